@@ -1,0 +1,1 @@
+"""PIIP perception backbones for mmdet / mmseg / mmdet3d."""
