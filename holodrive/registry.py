@@ -26,3 +26,7 @@ HOOKS = Registry('hook', parent=MMDET3D_HOOKS, scope='holodrive',
                  locations=['holodrive.engine'])
 VISUALIZERS = Registry('visualizer', parent=MMDET3D_VISUALIZERS,
                        scope='holodrive', locations=['holodrive.visualization'])
+
+from holodrive.compat import apply_runtime_fixes  # noqa: E402
+
+apply_runtime_fixes()

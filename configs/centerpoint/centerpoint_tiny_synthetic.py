@@ -1,0 +1,104 @@
+# A small CenterPoint (spconv SparseEncoder + SECOND/FPN + CenterHead) that trains on CPU
+# in minutes on the synthetic world. Full size: centerpoint_voxel01_second_secfpn_nus.py.
+_base_ = ['../_base_/datasets/synthetic_nus_lidar.py', '../_base_/default_runtime.py']
+
+point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+voxel_size = [0.2, 0.2, 0.2]          # metres; grid 512 x 512 x 40
+grid_size = [512, 512, 40]
+out_size_factor = 8                   # BEV feature map 64 x 64 (1.6 m cells)
+sweeps_num = 2
+
+model = dict(
+    type='CenterPoint',
+    data_preprocessor=dict(
+        type='Det3DDataPreprocessor', voxel=True,
+        voxel_layer=dict(max_num_points=10, voxel_size=voxel_size,
+                         point_cloud_range=point_cloud_range, max_voxels=(60000, 80000))),
+    pts_voxel_encoder=dict(type='HardSimpleVFE', num_features=5),
+    pts_middle_encoder=dict(
+        type='SparseEncoder', in_channels=5, sparse_shape=[41, 512, 512], base_channels=8,
+        output_channels=64,
+        order=('conv', 'norm', 'act'),
+        encoder_channels=((8, 8, 16), (16, 16, 32), (32, 32, 64), (64, 64)),
+        encoder_paddings=((0, 0, 1), (0, 0, 1), (0, 0, [0, 1, 1]), (0, 0)),
+        block_type='basicblock'),
+    pts_backbone=dict(
+        type='SECOND', in_channels=128, out_channels=[64, 128], layer_nums=[3, 3],
+        layer_strides=[1, 2], norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
+        conv_cfg=dict(type='Conv2d', bias=False)),
+    pts_neck=dict(
+        type='SECONDFPN', in_channels=[64, 128], out_channels=[64, 64], upsample_strides=[1, 2],
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
+        upsample_cfg=dict(type='deconv', bias=False), use_conv_for_no_stride=True),
+    pts_bbox_head=dict(
+        type='CenterHead', in_channels=128,
+        tasks=[
+            dict(num_class=1, class_names=['car']),
+            dict(num_class=2, class_names=['truck', 'construction_vehicle']),
+            dict(num_class=2, class_names=['bus', 'trailer']),
+            dict(num_class=1, class_names=['barrier']),
+            dict(num_class=2, class_names=['motorcycle', 'bicycle']),
+            dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
+        ],
+        common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
+        share_conv_channel=32,
+        bbox_coder=dict(
+            type='CenterPointBBoxCoder', pc_range=point_cloud_range[:2],
+            post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0], max_num=300,
+            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
+            code_size=9),
+        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
+        loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
+        loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
+        norm_bbox=True),
+    train_cfg=dict(pts=dict(
+        grid_size=grid_size, voxel_size=voxel_size, out_size_factor=out_size_factor,
+        point_cloud_range=point_cloud_range, dense_reg=1, gaussian_overlap=0.1, max_objs=300,
+        min_radius=2, code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2])),
+    test_cfg=dict(pts=dict(
+        pc_range=point_cloud_range[:2], post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
+        max_per_img=300, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
+        score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
+        nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)))
+
+class_names = {{_base_.class_names}}
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+         pad_empty_sweeps=True, remove_close=True),
+    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
+    dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
+         scale_ratio_range=[0.95, 1.05], translation_std=[0, 0, 0]),
+    dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5,
+         flip_ratio_bev_vertical=0.5),
+    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectNameFilter', classes=class_names),
+    dict(type='PointShuffle'),
+    dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
+]
+test_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+         pad_empty_sweeps=True, remove_close=True, test_mode=True),
+    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='Pack3DDetInputs', keys=['points'])
+]
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+# Schedule: AdamW, linear warm-up then cosine decay; epoch-based (checkpoint every epoch).
+max_epochs = 20
+lr = 2e-3
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
+                     clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr * 0.01, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(enable=False, base_batch_size=2)

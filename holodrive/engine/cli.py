@@ -1,0 +1,79 @@
+"""Shared plumbing for tools/train.py and tools/test.py."""
+import glob
+import os
+import os.path as osp
+import re
+import sys
+
+import torch
+
+from .config_check import ConfigError, check_config, load_config
+
+
+def import_project():
+    """Register every HoloDrive / PIIP module and apply the runtime fixes."""
+    import holodrive.registry  # noqa: F401  (applies holodrive.compat fixes)
+    import holodrive.engine  # noqa: F401
+    import holodrive.datasets  # noqa: F401
+    import holodrive.models  # noqa: F401
+    import piip_det.registry  # noqa: F401
+
+
+def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none',
+                   amp=False, check_paths=True):
+    """Load, override and check a config; fill work_dir and the distributed backend."""
+    cfg = load_config(config_path, cfg_options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if launcher != 'none' and not torch.cuda.is_available():
+        # nccl needs GPUs; gloo runs DDP on CPU processes.
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if amp:
+        optim = cfg.optim_wrapper
+        if optim.get('type', 'OptimWrapper') != 'OptimWrapper':
+            raise ConfigError(f'{config_path}: --amp needs optim_wrapper.type=OptimWrapper, '
+                              f"got '{optim.type}'")
+        optim.type = 'AmpOptimWrapper'
+        optim.loss_scale = 'dynamic'
+        if not torch.cuda.is_available():
+            optim.dtype = 'bfloat16'  # CPU autocast supports bf16 only
+    check_config(cfg, config_path, check_paths=check_paths)
+    return cfg
+
+
+_CKPT = re.compile(r'(epoch|iter)_(\d+)\.pth$')
+
+
+def find_resume_checkpoint(work_dir):
+    """The newest complete checkpoint in ``work_dir`` (None if there is none).
+
+    Prefers the file named in ``last_checkpoint``; falls back to the highest
+    ``epoch_N.pth`` / ``iter_N.pth`` when that file is missing or unreadable.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path) and osp.getsize(path) > 0:
+            return path
+    candidates = [(int(m.group(2)), p) for p in glob.glob(osp.join(work_dir, '*.pth'))
+                  if (m := _CKPT.search(p)) and osp.getsize(p) > 0]
+    return max(candidates)[1] if candidates else None
+
+
+def run_cli(main):
+    """Run ``main()``; expected user errors exit with one line instead of a traceback."""
+    try:
+        from holodrive.datasets import errors as data_errors
+        data_error_types = tuple(v for v in vars(data_errors).values()
+                                 if isinstance(v, type) and issubclass(v, Exception))
+    except ImportError:
+        data_error_types = ()
+    try:
+        main()
+    except (ConfigError, FileNotFoundError, *data_error_types) as e:
+        rank = os.environ.get('RANK')
+        prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
+        print(f'{prefix}error: {e}', file=sys.stderr)
+        sys.exit(2)

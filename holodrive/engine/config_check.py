@@ -1,0 +1,199 @@
+"""Load and check configs before anything is built, with one-line errors.
+
+OpenMMLab reports a typo deep inside a build, after a long traceback. ``load_config``
+and ``check_config`` walk the config first and fail with one line that names the config
+file, the dotted key and a fix, e.g.::
+
+    configs/x.py: model.pts_bbox_head.num_clases: CenterHead has no argument
+    'num_clases' (did you mean 'num_classes'?)
+"""
+import difflib
+import inspect
+import os.path as osp
+import re
+
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction used by tools)
+from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS, LOOPS, METRICS,
+                               MODELS, OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
+                               TASK_UTILS, TRANSFORMS, VISBACKENDS, VISUALIZERS,
+                               init_default_scope)
+
+
+class ConfigError(Exception):
+    """A config problem, reported as one line naming the file, key and fix."""
+
+
+#: Top-level config key -> registries its ``type`` entries may live in.
+_SECTION_REGISTRIES = {
+    'model': (MODELS, TASK_UTILS),
+    'train_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
+    'val_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
+    'test_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
+    'val_evaluator': (METRICS, EVALUATOR),
+    'test_evaluator': (METRICS, EVALUATOR),
+    'optim_wrapper': (OPTIM_WRAPPERS, OPTIMIZERS),
+    'param_scheduler': (PARAM_SCHEDULERS,),
+    'default_hooks': (HOOKS,),
+    'custom_hooks': (HOOKS,),
+    'visualizer': (VISUALIZERS, VISBACKENDS),
+    'train_cfg': (LOOPS,),
+    'val_cfg': (LOOPS,),
+    'test_cfg': (LOOPS,),
+}
+#: Keys whose values are passed through to a parent class; never flagged as unknown.
+_PASSTHROUGH = {'type', '_scope_', 'init_cfg',
+                # consumed by mmengine's builders, not by the class
+                'convert_to_iter_based', 'paramwise_cfg', 'constructor'}
+
+
+def load_config(path, cfg_options=None) -> Config:
+    """``Config.fromfile`` with one-line errors for missing files and syntax errors."""
+    if not osp.isfile(path):
+        raise ConfigError(f'{path}: config file not found (check the path; configs live in configs/)')
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as e:
+        raise ConfigError(f'{e.filename or path}:{e.lineno}: syntax error: {e.msg}') from None
+    except FileNotFoundError as e:
+        raise ConfigError(f'{path}: a _base_ file was not found: {e.filename or e}') from None
+    except Exception as e:  # mmengine wraps errors of base files in various types
+        raise ConfigError(f'{path}: cannot load config: {type(e).__name__}: {e}'.splitlines()[0]) from None
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ''
+
+
+def _lookup(type_name, registries):
+    for registry in registries:
+        try:
+            cls = registry.get(type_name)
+        except KeyError:
+            cls = None
+        if cls is not None:
+            return cls
+    return None
+
+
+def _signature_params(fn):
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None, True
+    names = {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return names - {'self'}, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _accepted_args(obj):
+    """Names ``obj`` accepts, or None when that cannot be known.
+
+    Classes that take ``**kwargs`` usually forward them to ``super().__init__``; we follow
+    the MRO and union the parameters until a class without ``**kwargs``. Names that occur
+    in the source of the chain (``kwargs.pop('x')``) also count as accepted.
+    """
+    if not inspect.isclass(obj):
+        names, var_kw = _signature_params(obj)
+        return None if var_kw else names
+    accepted, sources = set(), []
+    for klass in obj.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        names, var_kw = _signature_params(klass.__init__)
+        if names is None:
+            return None
+        accepted |= names
+        try:
+            sources.append(inspect.getsource(klass.__init__))
+        except (OSError, TypeError):
+            pass
+        if not var_kw:
+            return accepted | {w for src in sources for w in re.findall(r"['\"](\w+)['\"]", src)}
+    return None
+
+
+def _walk(node, key, registries, filename):
+    if isinstance(node, dict):
+        type_name = node.get('type')
+        if isinstance(type_name, str):
+            obj = _lookup(type_name, registries)
+            if obj is None:
+                names = set()
+                for registry in registries:
+                    for reg in (registry, *_ancestors(registry)):
+                        names.update(reg.module_dict)
+                raise ConfigError(
+                    f"{filename}: {key}.type: '{type_name}' is not registered in "
+                    f"{'/'.join(r.name for r in registries)}{_suggest(type_name, names)}; "
+                    'import the module that defines it (custom_imports) or fix the name')
+            accepted = _accepted_args(obj)
+            if accepted is not None:
+                for arg in node:
+                    if arg not in accepted and arg not in _PASSTHROUGH:
+                        raise ConfigError(
+                            f"{filename}: {key}.{arg}: {getattr(obj, '__name__', type_name)} has "
+                            f"no argument '{arg}'{_suggest(arg, accepted)}")
+        for k, v in node.items():
+            _walk(v, f'{key}.{k}', registries, filename)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            _walk(v, f'{key}[{i}]', registries, filename)
+
+
+def _scoped(registry, scope):
+    """The registry of ``scope`` in ``registry``'s tree (falls back to mmdet3d's, then root)."""
+    registry.import_from_location()
+    root = registry._get_root_registry()
+    for name in (scope, 'mmdet3d'):
+        child = root if root.scope == name else root._search_child(name)
+        if child is not None:
+            for reg in (child, *_ancestors(child)):
+                reg.import_from_location()
+            return child
+    return root
+
+
+def _ancestors(registry):
+    parent = registry.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _check_paths(cfg, filename):
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(split)
+        if not loader or 'dataset' not in loader:
+            continue
+        dataset = loader['dataset']
+        while 'dataset' in dataset:  # wrappers such as CBGSDataset / RepeatDataset
+            dataset = dataset['dataset']
+        data_root = dataset.get('data_root') or ''
+        if data_root and not osp.isdir(data_root):
+            raise ConfigError(
+                f"{filename}: {split}.dataset.data_root: folder '{data_root}' does not exist "
+                '(create the data with tools/create_data.py or pass '
+                f'--cfg-options {split}.dataset.data_root=DIR)')
+        ann_file = dataset.get('ann_file')
+        if ann_file:
+            path = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
+            if not osp.isfile(path):
+                raise ConfigError(
+                    f"{filename}: {split}.dataset.ann_file: '{path}' not found "
+                    '(run tools/create_data.py to write the info files)')
+
+
+def check_config(cfg: Config, filename: str = None, check_paths: bool = True) -> None:
+    """Raise :class:`ConfigError` on unknown types, unknown arguments or missing data."""
+    filename = filename or cfg.filename or '<config>'
+    scope = cfg.get('default_scope') or 'mmengine'
+    init_default_scope(scope)
+    for section, registries in _SECTION_REGISTRIES.items():
+        if section not in cfg or cfg[section] is None:
+            continue
+        _walk(cfg[section], section, [_scoped(r, scope) for r in registries], filename)
+    if check_paths:
+        _check_paths(cfg, filename)

@@ -1,0 +1,61 @@
+"""Create datasets and mmdet3d info files.
+
+    # procedurally generated nuScenes-format world (+ COCO / ADE20K exports + infos)
+    python tools/create_data.py synthetic --root-path data/synthetic --num-scenes 20 --seed 0
+    # info files for a real nuScenes release
+    python tools/create_data.py nuscenes --root-path data/nuscenes --version v1.0-trainval
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from holodrive.engine.cli import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='dataset', required=True)
+    syn = sub.add_parser('synthetic', help='generate the synthetic driving world')
+    syn.add_argument('--root-path', required=True, help='output folder of the release')
+    syn.add_argument('--num-scenes', type=int, default=10)
+    syn.add_argument('--seed', type=int, default=0)
+    syn.add_argument('--samples-per-scene', type=int, default=20, help='keyframes (2 Hz) per scene')
+    syn.add_argument('--image-size', type=int, nargs=2, default=(800, 450), metavar=('W', 'H'))
+    syn.add_argument('--no-2d-export', action='store_true', help='skip the COCO / ADE20K exports')
+    syn.add_argument('--max-sweeps', type=int, default=10, help='LiDAR sweeps kept per info record')
+    nus = sub.add_parser('nuscenes', help='write info files for a nuScenes release')
+    nus.add_argument('--root-path', required=True, help='nuScenes data root (holds v1.0-*/)')
+    nus.add_argument('--version', default='v1.0-trainval', choices=['v1.0-trainval', 'v1.0-mini'])
+    nus.add_argument('--max-sweeps', type=int, default=10)
+    for sp in (syn, nus):
+        sp.add_argument('--out-dir', default=None, help='where info files go (default: root path)')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from holodrive.datasets.nuscenes_converter import create_nuscenes_infos
+
+    version = getattr(args, 'version', None)
+    if args.dataset == 'synthetic':
+        from holodrive.datasets.synthetic import generate_world
+        summary = generate_world(args.root_path, num_scenes=args.num_scenes, seed=args.seed,
+                                 samples_per_scene=args.samples_per_scene,
+                                 image_size=tuple(args.image_size),
+                                 export_2d=not args.no_2d_export, progress=True)
+        version = summary.version
+        print(f'world: {summary.num_samples} keyframes, {summary.num_annotations} annotations '
+              f'in {summary.elapsed:.1f} s ({version})')
+    elif not os.path.isdir(os.path.join(args.root_path, args.version)):
+        raise FileNotFoundError(f'{args.root_path}/{args.version}: nuScenes tables not found '
+                                '(download nuScenes and point --root-path at it)')
+    infos = create_nuscenes_infos(args.root_path, version=version, out_dir=args.out_dir,
+                                  max_sweeps=args.max_sweeps, progress=True)
+    for split, path in infos.items():
+        print(f'{split}: {path}')
+
+
+if __name__ == '__main__':
+    run_cli(main)

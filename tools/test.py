@@ -1,0 +1,48 @@
+"""Evaluate a checkpoint with the config's test dataloader and evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options ...]
+                         [--launcher {none,pytorch}]
+
+For nuScenes-format data the evaluator is mmdet3d's NuScenesMetric, i.e. the official
+nuscenes-devkit DetectionEval (mAP, NDS and the TP errors).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from holodrive.engine.cli import import_project, prepare_config, run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test (evaluate) a HoloDrive Suite model')
+    p.add_argument('config', help='config file path')
+    p.add_argument('checkpoint', help='checkpoint file (.pth, loaded with weights_only=True)')
+    p.add_argument('--work-dir', help='where logs and results go')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import_project()
+    from mmengine.runner import Runner
+
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f'{args.checkpoint}: checkpoint not found')
+    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    metrics = Runner.from_cfg(cfg).test()
+    print({k: round(float(v), 4) for k, v in metrics.items()})
+
+
+if __name__ == '__main__':
+    run_cli(main)

@@ -1,0 +1,56 @@
+"""Train a model from a config with mmengine's Runner.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                          [--cfg-options key=value ...] [--launcher {none,pytorch}]
+
+Multi-process: ``bash tools/dist_train.sh CONFIG NPROC`` (torchrun; gloo on CPU, nccl on GPU).
+``--resume`` without a path continues from the newest complete checkpoint in the work dir.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from holodrive.engine.cli import (find_resume_checkpoint, import_project,  # noqa: E402
+                                  prepare_config, run_cli)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Train a HoloDrive Suite model')
+    p.add_argument('config', help='config file path')
+    p.add_argument('--work-dir', help='where logs and checkpoints go')
+    p.add_argument('--resume', nargs='?', const='auto', default=None,
+                   help='resume from CKPT, or from the newest checkpoint in the work dir')
+    p.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                   help='override config keys, e.g. train_cfg.max_epochs=2')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import_project()
+    from mmengine.runner import Runner
+
+    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.amp)
+    if args.resume == 'auto':
+        ckpt = find_resume_checkpoint(cfg.work_dir)
+        cfg.resume, cfg.load_from = ckpt is not None, ckpt
+        if ckpt is None:
+            print(f'no checkpoint in {cfg.work_dir}; starting from scratch', file=sys.stderr)
+    elif args.resume:
+        if not os.path.isfile(args.resume):
+            raise FileNotFoundError(f'--resume {args.resume}: checkpoint not found')
+        cfg.resume, cfg.load_from = True, args.resume
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    run_cli(main)
