@@ -1,0 +1,331 @@
+"""Vectorised ray casting of the scene (ground raster + oriented boxes) for cameras and LiDAR.
+
+Both sensors are regular ray grids sharing one origin; every box is only tested against the
+rays of the grid rectangle that can see it (clipped projection for cameras, azimuth interval
+for the spinning LiDAR). Depth-correct occlusion comes from a per-ray nearest-hit buffer.
+"""
+import math
+
+import numpy as np
+
+from . import layout as L
+from .geometry import quat_to_rot
+from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
+
+# materials (shading patterns and LiDAR reflectivity)
+M_BUILDING, M_WALL, M_TRUNK, M_CROWN, M_CAR, M_TRUCK, M_BUS, M_PED, M_CONE, M_BARRIER, M_CYCLE, M_BIN = range(12)
+_REFLECT = np.array([40, 45, 25, 20, 35, 40, 40, 20, 120, 90, 30, 25], np.float32)
+_GROUND_REFLECT = np.array([20, 8, 25, 90, 70, 90], np.float32)
+_GROUND_COLORS = np.array([[92, 112, 70], [68, 68, 72], [152, 147, 140], [232, 232, 228],
+                           [222, 186, 60], [238, 238, 235]], np.float32)
+# ADE semantic classes of the ground raster values
+GROUND_SEM = np.array([4, 1, 2, 3, 3, 3], np.uint8)
+SKY_SEM = 7
+
+
+class Boxes:
+    """Arrays describing all boxes of the scene at one instant."""
+
+    def __init__(self, centers, sizes, yaws, colors, sem, inst, material):
+        self.centers = np.asarray(centers, np.float64).reshape(-1, 3)
+        sizes = np.asarray(sizes, np.float64).reshape(-1, 3)              # (w, l, h)
+        self.half = np.stack([sizes[:, 1], sizes[:, 0], sizes[:, 2]], 1) / 2.0  # local x, y, z
+        self.yaws = np.asarray(yaws, np.float64).reshape(-1)
+        self.colors = np.asarray(colors, np.float32).reshape(-1, 3)
+        self.sem = np.asarray(sem, np.uint8).reshape(-1)
+        self.inst = np.asarray(inst, np.int32).reshape(-1)
+        self.material = np.asarray(material, np.int32).reshape(-1)
+
+    def __len__(self):
+        return len(self.yaws)
+
+    def corners(self, i):
+        c, s = math.cos(self.yaws[i]), math.sin(self.yaws[i])
+        hx, hy, hz = self.half[i]
+        sx = np.array([1, 1, 1, 1, -1, -1, -1, -1]) * hx
+        sy = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * hy
+        sz = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * hz
+        return np.stack([c * sx - s * sy, s * sx + c * sy, sz], 1) + self.centers[i]
+
+
+_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+
+
+def _hit_boxes(origin, dirs, boxes, idx, rects, depth, ids, face, local, counts=None):
+    """Slab test of boxes ``idx`` against ``dirs[rect]``; updates the nearest-hit buffers."""
+    for i, (r0, r1, c0, c1) in zip(idx, rects):
+        if r1 <= r0 or (not isinstance(c0, np.ndarray) and c1 <= c0):
+            continue
+        d = dirs[r0:r1, c0:c1] if not isinstance(c0, np.ndarray) else dirs[r0:r1][:, c0]
+        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
+        o = origin - boxes.centers[i]
+        ol = np.array([c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2]], np.float32)
+        dl = np.empty(d.shape, np.float32)
+        dl[..., 0] = c * d[..., 0] + s * d[..., 1]
+        dl[..., 1] = -s * d[..., 0] + c * d[..., 1]
+        dl[..., 2] = d[..., 2]
+        dl[np.abs(dl) < 1e-9] = 1e-9
+        inv = 1.0 / dl
+        h = boxes.half[i].astype(np.float32)
+        ta = (-h - ol) * inv
+        tb = (h - ol) * inv
+        tmin = np.minimum(ta, tb)
+        tmax = np.maximum(ta, tb)
+        tnear = tmin.max(-1)
+        tfar = tmax.min(-1)
+        hit = (tnear <= tfar) & (tnear > 1e-3)
+        if counts is not None:
+            counts[i] += int(hit.sum())
+        if isinstance(c0, np.ndarray):
+            sub_depth = depth[r0:r1][:, c0]
+        else:
+            sub_depth = depth[r0:r1, c0:c1]
+        upd = hit & (tnear < sub_depth)
+        if not upd.any():
+            continue
+        rr, cc = np.nonzero(upd)
+        rr = rr + r0
+        cc = c0[cc] if isinstance(c0, np.ndarray) else cc + c0
+        tn = tnear[upd]
+        depth[rr, cc] = tn
+        ids[rr, cc] = i
+        axis = tmin[upd].argmax(-1)
+        sign = -np.sign(np.take_along_axis(dl[upd], axis[:, None], 1)[:, 0])
+        face[rr, cc] = (axis * 2 + (sign > 0)).astype(np.int8)
+        local[rr, cc] = ol + tn[:, None] * dl[upd]
+
+
+def _cam_rect(corners_cam, K, w, h, near=0.05):
+    """Pixel rectangle covering the projection of a box given its corners in the camera frame."""
+    z = corners_cam[:, 2]
+    if (z < near).all():
+        return None
+    pts = [corners_cam[z >= near]]
+    for a, b in _EDGES:
+        za, zb = z[a], z[b]
+        if (za - near) * (zb - near) < 0:
+            f = (near - za) / (zb - za)
+            pts.append((corners_cam[a] + f * (corners_cam[b] - corners_cam[a]))[None])
+    p = np.concatenate(pts, 0)
+    u = K[0, 0] * p[:, 0] / p[:, 2] + K[0, 2]
+    v = K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2]
+    c0, c1 = int(max(math.floor(u.min() + 0.5) - 1, 0)), int(min(math.ceil(u.max() + 0.5) + 1, w))
+    r0, r1 = int(max(math.floor(v.min() + 0.5) - 1, 0)), int(min(math.ceil(v.max() + 0.5) + 1, h))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return r0, r1, c0, c1
+
+
+_RAY_CACHE = {}
+
+
+def camera_rays(K, w, h):
+    key = (w, h) + tuple(np.round(K.ravel(), 9))
+    if key not in _RAY_CACHE:
+        if len(_RAY_CACHE) > 64:
+            _RAY_CACHE.clear()
+        u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+        d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+        _RAY_CACHE[key] = d.astype(np.float32)
+    return _RAY_CACHE[key]
+
+
+def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun, with_counts=True):
+    """Render one camera. ``cam_rot``/``cam_trans``: camera -> global.
+
+    Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8,
+    counts (M,) projected pixels of each box ignoring occlusion).
+    """
+    R = np.asarray(cam_rot, np.float64)
+    o = np.asarray(cam_trans, np.float64)
+    dc = camera_rays(K, w, h)
+    dirs = dc @ R.T.astype(np.float32)
+    depth = np.full((h, w), np.inf, np.float32)
+    ids = np.full((h, w), -1, np.int32)
+    face = np.zeros((h, w), np.int8)
+    local = np.zeros((h, w, 3), np.float32)
+    # ground plane z = 0
+    dz = dirs[..., 2]
+    down = dz < -1e-6
+    tg = np.where(down, -o[2] / np.where(down, dz, -1.0), np.inf).astype(np.float32)
+    tg[tg * np.linalg.norm(dirs, axis=-1) > 500.0] = np.inf
+    gmask = np.isfinite(tg)
+    gx = o[0] + tg[gmask] * dirs[..., 0][gmask]
+    gy = o[1] + tg[gmask] * dirs[..., 1][gmask]
+    depth[gmask] = tg[gmask]
+    # boxes
+    counts = np.zeros(len(boxes), np.int64)
+    idx, rects = [], []
+    Rinv = R.T
+    for i in range(len(boxes)):
+        rel = boxes.centers[i] - o
+        zc = rel @ R[:, 2]
+        rad = float(np.linalg.norm(boxes.half[i]))
+        if zc < -rad or np.hypot(rel[0], rel[1]) > 300.0:
+            continue
+        cc = (boxes.corners(i) - o) @ Rinv.T
+        rect = _cam_rect(cc, K, w, h)
+        if rect is not None:
+            idx.append(i)
+            rects.append(rect)
+    _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local, counts)
+    # ------------------------------------------------------------- shading
+    sem = np.full((h, w), SKY_SEM, np.uint8)
+    rgb = np.empty((h, w, 3), np.float32)
+    norm = np.linalg.norm(dirs, axis=-1)
+    elev = dirs[..., 2] / norm
+    f = np.clip(elev * 4.0, 0.0, 1.0)[..., None]
+    rgb[:] = (1 - f) * np.array([205, 218, 232], np.float32) + f * np.array([95, 145, 212], np.float32)
+    gsel = gmask & (ids < 0)
+    gcls = layout.ground_class(gx, gy)
+    gcls_full = np.zeros((h, w), np.uint8)
+    gcls_full[gmask] = gcls
+    col = np.floor(gx / L.RASTER_RES).astype(np.int64)
+    row = np.floor(gy / L.RASTER_RES).astype(np.int64)
+    noise = ((col * 73856093) ^ (row * 19349663)) & 255
+    noise_full = np.zeros((h, w), np.float32)
+    noise_full[gmask] = noise.astype(np.float32) / 255.0
+    gshade = 0.55 + 0.45 * sun[2]
+    gc = _GROUND_COLORS[gcls_full[gsel]] * (0.9 + 0.2 * noise_full[gsel])[:, None] * gshade
+    rgb[gsel] = gc
+    sem[gsel] = GROUND_SEM[gcls_full[gsel]]
+    bsel = ids >= 0
+    if bsel.any():
+        bid = ids[bsel]
+        fc = face[bsel]
+        lp = local[bsel]
+        axis = fc // 2
+        sgn = np.where(fc % 2 == 1, 1.0, -1.0).astype(np.float32)
+        nl = np.zeros((len(bid), 3), np.float32)
+        nl[np.arange(len(bid)), axis] = sgn
+        yaw = boxes.yaws[bid].astype(np.float32)
+        nx = np.cos(yaw) * nl[:, 0] - np.sin(yaw) * nl[:, 1]
+        ny = np.sin(yaw) * nl[:, 0] + np.cos(yaw) * nl[:, 1]
+        lam = np.clip(nx * sun[0] + ny * sun[1] + nl[:, 2] * sun[2], 0.0, 1.0)
+        base = _patterns(boxes, bid, axis, lp)
+        rgb[bsel] = base * (0.42 + 0.58 * lam)[:, None]
+        sem[bsel] = boxes.sem[bid]
+    # distance haze
+    dist = np.where(np.isfinite(depth), depth * norm, 0.0)
+    haze = (1.0 - np.exp(-dist / 700.0))[..., None]
+    hit = np.isfinite(depth)[..., None]
+    rgb = np.where(hit, rgb * (1 - haze) + haze * np.array([205, 218, 232], np.float32), rgb)
+    return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8), ids=ids, sem=sem, counts=counts)
+
+
+def _patterns(boxes, bid, axis, lp):
+    """Per-class surface details from the local hit point ``lp`` (metres, box frame)."""
+    base = boxes.colors[bid].copy()
+    mat = boxes.material[bid]
+    half = boxes.half[bid].astype(np.float32)
+    n = lp / half                      # normalised coordinates in [-1, 1]
+    side = axis < 2
+    glass = np.array([45, 55, 68], np.float32)
+    # vehicles: windows on the upper part, dark wheels at the bottom
+    car = (mat == M_CAR) & side & (n[:, 2] > 0.2) & (np.abs(n[:, 0]) < 0.8)
+    bus = (mat == M_BUS) & side & (n[:, 2] > -0.05) & (n[:, 2] < 0.6) & (np.abs(n[:, 0]) < 0.93)
+    truck = (mat == M_TRUCK) & side & (n[:, 2] > 0.25) & (n[:, 0] > 0.6)
+    base[car | bus | truck] = glass
+    veh = (mat == M_CAR) | (mat == M_TRUCK) | (mat == M_BUS) | (mat == M_CYCLE)
+    wheel = veh & (axis == 1) & (n[:, 2] < -0.55) & (np.abs(np.abs(n[:, 0]) - 0.62) < 0.16)
+    base[wheel] = 25.0
+    # pedestrians: head, trousers
+    ped = mat == M_PED
+    base[ped & (n[:, 2] > 0.72)] = np.array([214, 176, 146], np.float32)
+    base[ped & (n[:, 2] < -0.05)] = np.array([45, 45, 62], np.float32)
+    # cones: white band, black foot; barriers: red/white stripes
+    base[(mat == M_CONE) & (n[:, 2] > 0.05) & (n[:, 2] < 0.35)] = 240.0
+    base[(mat == M_CONE) & (n[:, 2] < -0.85)] = 30.0
+    stripe = (np.floor((n[:, 1] + 1.0) * 4.0).astype(np.int64) % 2) == 1
+    base[(mat == M_BARRIER) & stripe & (n[:, 2] > -0.6)] = 240.0
+    # buildings: window grid
+    bw = (mat == M_BUILDING) & side
+    u = np.where(axis == 0, lp[:, 1], lp[:, 0])
+    win = bw & (np.mod(u, 3.2) > 0.9) & (np.mod(u, 3.2) < 2.3) & \
+        (np.mod(lp[:, 2] + half[:, 2], 3.4) > 1.1) & (np.mod(lp[:, 2] + half[:, 2], 3.4) < 2.5) & \
+        (lp[:, 2] + half[:, 2] > 1.0) & (np.abs(n[:, 0]) < 0.97) & (np.abs(n[:, 1]) < 0.97)
+    base[win] = np.array([70, 88, 110], np.float32)
+    crown = mat == M_CROWN
+    base[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
+    return base
+
+
+# ------------------------------------------------------------------ LiDAR
+_LIDAR_DIRS = None
+
+
+def lidar_dirs():
+    global _LIDAR_DIRS
+    if _LIDAR_DIRS is None:
+        az = np.arange(LIDAR_AZIMUTH_STEPS) * (2 * np.pi / LIDAR_AZIMUTH_STEPS) - np.pi
+        el = LIDAR_ELEVATIONS
+        ce = np.cos(el)[:, None]
+        d = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], np.sin(el)[:, None] * np.ones_like(az)[None]],
+                     -1)
+        _LIDAR_DIRS = (d.astype(np.float32), az)
+    return _LIDAR_DIRS
+
+
+def render_lidar(layout, boxes, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01):
+    """One HDL-32E-like sweep. Returns points (N, 5) float32 in the LiDAR frame
+    (x, y, z, intensity, ring) and the box index hit by each point (-1 = ground / none)."""
+    dl, az = lidar_dirs()
+    R = np.asarray(lidar_rot, np.float64)
+    o = np.asarray(lidar_trans, np.float64)
+    dirs = (dl.reshape(-1, 3) @ R.T.astype(np.float32)).reshape(dl.shape)
+    nr, nc = dl.shape[:2]
+    depth = np.full((nr, nc), np.inf, np.float32)
+    ids = np.full((nr, nc), -1, np.int32)
+    face = np.zeros((nr, nc), np.int8)
+    local = np.zeros((nr, nc, 3), np.float32)
+    dz = dirs[..., 2]
+    down = dz < -1e-6
+    tg = np.where(down, -o[2] / np.where(down, dz, -1.0), np.inf).astype(np.float32)
+    depth[:] = tg
+    idx, rects = [], []
+    step = 2 * np.pi / nc
+    for i in range(len(boxes)):
+        rel = boxes.centers[i] - o
+        rad = float(np.linalg.norm(boxes.half[i]))
+        if np.hypot(rel[0], rel[1]) - rad > LIDAR_RANGE:
+            continue
+        cl = (boxes.corners(i) - o) @ R          # corners in the LiDAR frame
+        a = np.arctan2(cl[:, 1], cl[:, 0])
+        a0 = math.atan2(rel @ R[:, 1], rel @ R[:, 0])
+        relang = (a - a0 + np.pi) % (2 * np.pi) - np.pi
+        if np.hypot(rel[0], rel[1]) <= rad or relang.max() - relang.min() > np.pi:
+            cols = np.arange(nc)
+        else:
+            c0 = int(math.floor((a0 + relang.min() + np.pi) / step)) - 1
+            c1 = int(math.ceil((a0 + relang.max() + np.pi) / step)) + 2
+            cols = np.arange(c0, c1) % nc
+        idx.append(i)
+        rects.append((0, nr, cols, None))
+    _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local)
+    rng_ = depth  # rays are unit length: t is the range
+    valid = np.isfinite(rng_) & (rng_ < LIDAR_RANGE) & (rng_ > 1.0)
+    valid &= rng.random(valid.shape) > dropout
+    rr, cc = np.nonzero(valid)
+    r = rng_[rr, cc] + rng.normal(0.0, noise, len(rr)).astype(np.float32)
+    pts = dl[rr, cc] * r[:, None]
+    bid = ids[rr, cc]
+    # intensity: reflectivity x incidence
+    refl = np.where(bid >= 0, _REFLECT[boxes.material[np.maximum(bid, 0)]] if len(boxes) else 0.0, 0.0)
+    gsel = bid < 0
+    if gsel.any():
+        wd = dirs[rr[gsel], cc[gsel]]
+        gx = o[0] + r[gsel] * wd[:, 0]
+        gy = o[1] + r[gsel] * wd[:, 1]
+        refl[gsel] = _GROUND_REFLECT[layout.ground_class(gx, gy)]
+    cosi = np.abs(dirs[rr, cc, 2])
+    cosi = np.where(gsel, cosi, 0.7)
+    inten = np.clip(refl * (0.5 + 0.5 * cosi) + rng.normal(0, 2.0, len(rr)), 0, 255)
+    out = np.empty((len(rr), 5), np.float32)
+    out[:, :3] = pts
+    out[:, 3] = inten
+    out[:, 4] = rr
+    return out, bid
+
+
+def rot_from_quat(q):
+    return quat_to_rot(q)
