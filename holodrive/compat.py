@@ -7,11 +7,16 @@ site-packages is edited. See docs/install.md for the pitfalls behind them.
    0.10.7 writes numpy scalars and ``HistoryBuffer`` objects into checkpoint ``meta`` and
    then cannot read its own checkpoints (resume fails). We allow-list exactly those
    harmless types with ``torch.serialization.add_safe_globals`` so untrusted pickles stay
-   blocked (we never set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``).
+   blocked (we never set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``). ``HistoryBuffer`` also
+   pickled its class-level statistics functions through ``getattr`` (never safe to allow);
+   it now leaves them out (they are registered again at import).
 2. Atomic checkpoint writes: mmengine's local backend writes files in place, so a kill
    mid-save leaves a truncated ``.pth``. ``LocalBackend.put``/``put_text`` now write a
    temporary file in the same folder, fsync it and ``os.replace`` it.
-3. spconv on CPU: the CUDA spconv wheels (spconv-cu120) pick implicit-GEMM kernels that
+3. DDP on CPU: mmengine's pytorch launcher calls ``torch.cuda.set_device`` unconditionally;
+   without CUDA we initialise the (gloo) process group directly. tools/train.py also wraps
+   the model with ``device_ids=None`` on CPU.
+4. spconv on CPU: the CUDA spconv wheels (spconv-cu120) pick implicit-GEMM kernels that
    exist only on GPU. Our sparse-conv classes use ``ConvAlgo.Native`` whenever their input
    lives on the CPU, and spconv's stream lookup returns 0 without CUDA (fixes backward).
 """
@@ -46,6 +51,13 @@ def allow_mmengine_checkpoint_globals():
     safe += [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith('DType')]
     torch.serialization.add_safe_globals(safe)
 
+    def getstate_without_functions(self):
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        return state
+
+    HistoryBuffer.__getstate__ = getstate_without_functions
+
 
 def _atomic_write(path, data: bytes):
     folder = os.path.dirname(os.path.abspath(path))
@@ -76,6 +88,23 @@ def atomic_local_writes():
 
     LocalBackend.put = put
     LocalBackend.put_text = put_text
+
+
+@_once
+def cpu_distributed_launch():
+    """Let mmengine's ``init_dist('pytorch')`` run on machines without CUDA (gloo)."""
+    import torch
+    import torch.distributed as dist
+    from mmengine.dist import utils as dist_utils
+
+    original = dist_utils._init_dist_pytorch
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        dist.init_process_group(backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = init_dist_pytorch
 
 
 @_once
@@ -133,4 +162,5 @@ def apply_runtime_fixes():
     quiet_known_warnings()
     allow_mmengine_checkpoint_globals()
     atomic_local_writes()
+    cpu_distributed_launch()
     spconv_native_on_cpu()

@@ -29,6 +29,10 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
     if launcher != 'none' and not torch.cuda.is_available():
         # nccl needs GPUs; gloo runs DDP on CPU processes.
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if cfg.get('model_wrapper_cfg') is None:  # CPU modules take no device_ids
+            cfg.model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters', False))
     if amp:
         optim = cfg.optim_wrapper
         if optim.get('type', 'OptimWrapper') != 'OptimWrapper':

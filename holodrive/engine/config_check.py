@@ -13,7 +13,7 @@ import os.path as osp
 import re
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction used by tools)
-from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS, LOOPS, METRICS,
+from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, FUNCTIONS, HOOKS, LOOPS, METRICS,
                                MODELS, OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
                                TASK_UTILS, TRANSFORMS, VISBACKENDS, VISUALIZERS,
                                init_default_scope)
@@ -26,9 +26,9 @@ class ConfigError(Exception):
 #: Top-level config key -> registries its ``type`` entries may live in.
 _SECTION_REGISTRIES = {
     'model': (MODELS, TASK_UTILS),
-    'train_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
-    'val_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
-    'test_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS),
+    'train_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS, FUNCTIONS),
+    'val_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS, FUNCTIONS),
+    'test_dataloader': (DATASETS, TRANSFORMS, DATA_SAMPLERS, TASK_UTILS, FUNCTIONS),
     'val_evaluator': (METRICS, EVALUATOR),
     'test_evaluator': (METRICS, EVALUATOR),
     'optim_wrapper': (OPTIM_WRAPPERS, OPTIMIZERS),

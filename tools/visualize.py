@@ -1,0 +1,107 @@
+"""Write pictures of keyframes: camera views with projected boxes and a LiDAR BEV plot.
+
+    python tools/visualize.py --data-root data/synthetic --info data/synthetic/nuscenes_infos_val.pkl \
+        [--results work_dirs/x/results_nusc.json --score-thr 0.3] [--num 3] --out-dir vis/
+
+Ground truth is green, predictions (a nuScenes results JSON, global frame) red. With
+``--open3d`` it also renders the point cloud with open3d's offscreen renderer.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from holodrive.engine.cli import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data-root', required=True)
+    p.add_argument('--info', required=True, help='mmdet3d info .pkl written by tools/create_data.py')
+    p.add_argument('--results', help='nuScenes detection results JSON (global frame)')
+    p.add_argument('--score-thr', type=float, default=0.3)
+    p.add_argument('--num', type=int, default=3, help='number of keyframes (evenly spaced)')
+    p.add_argument('--out-dir', required=True)
+    p.add_argument('--open3d', action='store_true', help='also render points with open3d')
+    return p.parse_args(argv)
+
+
+def global_boxes_to_lidar(results, ego2global, lidar2ego):
+    """nuScenes result boxes (global frame) -> ``[N, 7]`` LiDAR boxes (bottom centre)."""
+    from pyquaternion import Quaternion
+    world2lidar = np.linalg.inv(np.asarray(ego2global) @ np.asarray(lidar2ego))
+    boxes = []
+    for r in results:
+        center = world2lidar[:3, :3] @ np.asarray(r['translation']) + world2lidar[:3, 3]
+        rot = world2lidar[:3, :3] @ Quaternion(r['rotation']).rotation_matrix
+        w, l, h = r['size']
+        boxes.append([center[0], center[1], center[2] - h / 2, l, w, h,
+                      np.arctan2(rot[1, 0], rot[0, 0])])
+    return np.asarray(boxes, np.float32).reshape(-1, 7)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import cv2
+    import mmengine
+
+    from holodrive.visualization.scene_plots import bev_figure, camera_grid
+
+    if not osp.isfile(args.info):
+        raise FileNotFoundError(f'{args.info}: info file not found (run tools/create_data.py)')
+    infos = mmengine.load(args.info)['data_list']
+    results = {}
+    if args.results:
+        if not osp.isfile(args.results):
+            raise FileNotFoundError(f'{args.results}: results JSON not found (run tools/test.py)')
+        with open(args.results) as f:
+            results = json.load(f)['results']
+    os.makedirs(args.out_dir, exist_ok=True)
+    picks = np.linspace(0, len(infos) - 1, min(args.num, len(infos))).round().astype(int)
+    for idx in picks:
+        info = infos[idx]
+        token = info['token']
+        gt = np.asarray([i['bbox_3d'] for i in info['instances'] if i['bbox_label_3d'] >= 0],
+                        np.float32).reshape(-1, 7)
+        gt[:, 2] -= gt[:, 5] / 2  # gravity centre -> bottom centre
+        pred = None
+        if token in results:
+            kept = [r for r in results[token] if r['detection_score'] >= args.score_thr]
+            pred = global_boxes_to_lidar(kept, info['ego2global'], info['lidar_points']['lidar2ego'])
+        images, lidar2cam, cam2img = {}, {}, {}
+        for cam, cinfo in info['images'].items():
+            path = _resolve(args.data_root, 'samples/' + cam, cinfo['img_path'])
+            img = cv2.imread(path)
+            if img is None:
+                raise FileNotFoundError(f'{path}: camera image missing or unreadable')
+            images[cam] = img[:, :, ::-1]
+            lidar2cam[cam] = np.asarray(cinfo['lidar2cam'])
+            cam2img[cam] = np.asarray(cinfo['cam2img'])
+        grid = camera_grid(images, lidar2cam, cam2img, gt, pred)
+        stem = osp.join(args.out_dir, f'{idx:04d}_{token[:8]}')
+        cv2.imwrite(stem + '_cameras.jpg', grid[:, :, ::-1].copy())
+        lidar_path = _resolve(args.data_root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path'])
+        points = np.fromfile(lidar_path, np.float32).reshape(-1, 5)
+        fig = bev_figure(points, gt, pred, title=f'{info.get("scene_name", "")} sample {token[:8]}')
+        fig.savefig(stem + '_bev.png')
+        if args.open3d:
+            from holodrive.visualization.open3d_render import render_points
+            render_points(points, gt, stem + '_points3d.png')
+        print(f'wrote {stem}_cameras.jpg, {stem}_bev.png')
+
+
+def _resolve(root, prefix, path):
+    """Info paths are relative to ``root/prefix`` (mmdet3d v2) or to ``root``."""
+    for cand in (osp.join(root, prefix, path), osp.join(root, path), path):
+        if osp.isfile(cand):
+            return cand
+    return osp.join(root, prefix, path)
+
+
+if __name__ == '__main__':
+    run_cli(main)
