@@ -53,7 +53,8 @@ def load_config(path, cfg_options=None) -> Config:
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as e:
-        raise ConfigError(f'{e.filename or path}:{e.lineno}: syntax error: {e.msg}') from None
+        where = e.filename if e.filename and e.filename != '<unknown>' else path
+        raise ConfigError(f'{where}:{e.lineno}: syntax error: {e.msg}') from None
     except FileNotFoundError as e:
         raise ConfigError(f'{path}: a _base_ file was not found: {e.filename or e}') from None
     except Exception as e:  # mmengine wraps errors of base files in various types

@@ -1,0 +1,70 @@
+"""Config mistakes fail early with one line naming the file, the key and a fix."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from holodrive.engine.cli import import_project, prepare_config
+from holodrive.engine.config_check import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = 'configs/centerpoint/centerpoint_tiny_synthetic.py'
+
+import_project()
+
+
+def _prepare(**options):
+    return prepare_config(str(ROOT / TINY), cfg_options=options, check_paths=False)
+
+
+def test_tiny_config_is_valid():
+    cfg = _prepare()
+    assert cfg.model.type == 'CenterPoint'
+
+
+@pytest.mark.parametrize('options, expected', [
+    ({'model.pts_backbone.type': 'SECONDD'},
+     "model.pts_backbone.type: 'SECONDD' is not registered in model/task util (did you mean 'SECOND'?)"),
+    ({'model.pts_bbox_head.num_clases': 3},
+     "model.pts_bbox_head.num_clases: CenterHead has no argument 'num_clases'"),
+    ({'train_dataloader.dataset.pipeline.0.load_dimm': 5},
+     "train_dataloader.dataset.pipeline[0].load_dimm: LoadPointsFromFile has no argument 'load_dimm' "
+     "(did you mean 'load_dim'?)"),
+    ({'optim_wrapper.optimizer.type': 'AdamWW'}, "optim_wrapper.optimizer.type: 'AdamWW'"),
+])
+def test_bad_keys_name_file_key_and_fix(options, expected):
+    with pytest.raises(ConfigError) as err:
+        _prepare(**options)
+    msg = str(err.value)
+    assert msg.startswith(str(ROOT / TINY)) and expected in msg
+    assert '\n' not in msg
+
+
+def test_missing_data_root_and_ann_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"train_dataloader.dataset.data_root: folder '/nonexistent/' "
+                                          r"does not exist \(create the data with tools/create_data.py"):
+        prepare_config(str(ROOT / TINY), cfg_options={'train_dataloader.dataset.data_root': '/nonexistent/'})
+    with pytest.raises(ConfigError, match=r"ann_file: '.*nuscenes_infos_train.pkl' not found"):
+        prepare_config(str(ROOT / TINY), cfg_options={'train_dataloader.dataset.data_root': str(tmp_path) + '/'})
+
+
+def test_missing_and_broken_config_files(tmp_path):
+    with pytest.raises(ConfigError, match='config file not found'):
+        prepare_config(str(tmp_path / 'nope.py'))
+    bad = tmp_path / 'bad.py'
+    bad.write_text("model = dict(type='CenterPoint'\n")
+    with pytest.raises(ConfigError, match=r'bad.py:\d+: syntax error'):
+        prepare_config(str(bad))
+
+
+def test_train_cli_prints_one_line_and_exits_2():
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', TINY, '--cfg-options', 'model.pts_backbone.type=SECONDD'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: ') and "did you mean 'SECOND'" in lines[0]
+    assert 'Traceback' not in proc.stderr
