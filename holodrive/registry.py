@@ -2,31 +2,39 @@
 
 Configs set ``default_scope = 'holodrive'``; a type that is not ours is looked up in
 mmdet3d's registry and then mmengine's root (``'mmdet.X'`` / ``'mmseg.X'`` reach those scopes).
+Importing this module also applies the runtime fixes of :mod:`holodrive.compat`.
 """
-from mmdet3d.registry import (DATA_SAMPLERS as MMDET3D_DATA_SAMPLERS,
-                              DATASETS as MMDET3D_DATASETS,
-                              HOOKS as MMDET3D_HOOKS,
-                              METRICS as MMDET3D_METRICS,
-                              MODELS as MMDET3D_MODELS,
-                              TRANSFORMS as MMDET3D_TRANSFORMS,
-                              VISUALIZERS as MMDET3D_VISUALIZERS)
+from mmdet3d import registry as mmdet3d_registry
 from mmengine.registry import Registry
 
-MODELS = Registry('model', parent=MMDET3D_MODELS, scope='holodrive',
-                  locations=['holodrive.models'])
-DATASETS = Registry('dataset', parent=MMDET3D_DATASETS, scope='holodrive',
-                    locations=['holodrive.datasets'])
-TRANSFORMS = Registry('transform', parent=MMDET3D_TRANSFORMS, scope='holodrive',
-                      locations=['holodrive.datasets.transforms'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMDET3D_DATA_SAMPLERS,
-                         scope='holodrive', locations=['holodrive.datasets'])
-METRICS = Registry('metric', parent=MMDET3D_METRICS, scope='holodrive',
-                   locations=['holodrive.evaluation'])
-HOOKS = Registry('hook', parent=MMDET3D_HOOKS, scope='holodrive',
-                 locations=['holodrive.engine'])
-VISUALIZERS = Registry('visualizer', parent=MMDET3D_VISUALIZERS,
-                       scope='holodrive', locations=['holodrive.visualization'])
+from holodrive.compat import apply_runtime_fixes
 
-from holodrive.compat import apply_runtime_fixes  # noqa: E402
+
+def _child(name, parent, locations=None):
+    return Registry(name, parent=parent, scope='holodrive', locations=locations or [])
+
+
+# registries with modules of ours (imported lazily from `locations`)
+MODELS = _child('model', mmdet3d_registry.MODELS, ['holodrive.models'])
+DATASETS = _child('dataset', mmdet3d_registry.DATASETS, ['holodrive.datasets'])
+TRANSFORMS = _child('transform', mmdet3d_registry.TRANSFORMS, ['holodrive.datasets.transforms'])
+DATA_SAMPLERS = _child('data sampler', mmdet3d_registry.DATA_SAMPLERS, ['holodrive.datasets'])
+METRICS = _child('metric', mmdet3d_registry.METRICS, ['holodrive.evaluation'])
+HOOKS = _child('hook', mmdet3d_registry.HOOKS, ['holodrive.engine'])
+VISUALIZERS = _child('visualizer', mmdet3d_registry.VISUALIZERS, ['holodrive.visualization'])
+# the rest exist so 'holodrive'-scoped configs resolve every kind of module without warnings
+TASK_UTILS = _child('task util', mmdet3d_registry.TASK_UTILS)
+VISBACKENDS = _child('vis_backend', mmdet3d_registry.VISBACKENDS)
+LOOPS = _child('loop', mmdet3d_registry.LOOPS)
+RUNNERS = _child('runner', mmdet3d_registry.RUNNERS)
+RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet3d_registry.RUNNER_CONSTRUCTORS)
+MODEL_WRAPPERS = _child('model_wrapper', mmdet3d_registry.MODEL_WRAPPERS)
+WEIGHT_INITIALIZERS = _child('weight initializer', mmdet3d_registry.WEIGHT_INITIALIZERS)
+OPTIMIZERS = _child('optimizer', mmdet3d_registry.OPTIMIZERS)
+OPTIM_WRAPPERS = _child('optim_wrapper', mmdet3d_registry.OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    mmdet3d_registry.OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = _child('parameter scheduler', mmdet3d_registry.PARAM_SCHEDULERS)
+LOG_PROCESSORS = _child('log_processor', mmdet3d_registry.LOG_PROCESSORS)
 
 apply_runtime_fixes()
