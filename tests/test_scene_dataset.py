@@ -1,0 +1,321 @@
+"""NuScenesSceneDataset: one item for detectors, world models and driving QA; streaming.
+
+Usage examples for :class:`holodrive.datasets.NuScenesSceneDataset` and the
+transforms in :mod:`holodrive.datasets.transforms`.
+"""
+import gc
+import pickle
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from holodrive.datasets import (CAMERA_NAMES, MAP_LAYERS, NuScenesSceneDataset,
+                                load_nuscenes, open_info_stream)
+from holodrive.datasets.transforms import BEVGrid, get_nusc_map
+
+KEYS = ['points', 'img', 'gt_bboxes_3d', 'gt_labels_3d', 'gt_instance_ids', 'gt_instance_tokens',
+        'depth_maps', 'map_bev', 'box_bev']
+
+
+def full_pipeline(sweeps=2):
+    """Everything at once: what a camera+LiDAR world model would request."""
+    return [
+        dict(type='LoadPointsChecked'),
+        dict(type='LoadSweepsChecked', sweeps_num=sweeps, use_dim=[0, 1, 2, 3, 4],
+             pad_empty_sweeps=True, test_mode=True),
+        dict(type='LoadMultiViewImagesChecked'),
+        dict(type='LoadSceneAnnotations3D', with_instance_token=True),
+        dict(type='FilterSceneInstances', point_cloud_range=[-50, -50, -5, 50, 50, 3]),
+        dict(type='ProjectLidarDepth', max_depth=80.0),
+        dict(type='RasterizeMapBEV', resolution=0.5),
+        dict(type='RasterizeBoxBEV', resolution=0.5),
+        dict(type='LoadAdjacentFrames', pipeline=[
+            dict(type='LoadPointsChecked'),
+            dict(type='LoadSceneAnnotations3D'),
+            dict(type='FilterSceneInstances')]),
+        dict(type='PackSceneInputs', keys=KEYS),
+    ]
+
+
+@pytest.fixture(scope='module')
+def val_set(tiny_world):
+    return NuScenesSceneDataset(str(tiny_world.root), 'nuscenes_infos_val.pkl',
+                                pipeline=full_pipeline(), adjacent_frames=(-1, 1),
+                                filter_empty_gt=False)
+
+
+@pytest.fixture(scope='module')
+def items(val_set):
+    return [val_set[i] for i in range(len(val_set))]
+
+
+def _l2g(info):
+    return np.asarray(info['ego2global']) @ np.asarray(info['lidar_points']['lidar2ego'])
+
+
+def test_item_has_images_calibration_points_boxes(val_set, items):
+    item = items[1]
+    inputs, sample = item['inputs'], item['data_samples']
+    img = inputs['img']
+    assert img.shape[:2] == (6, 3) and img.dtype == torch.uint8
+    h, w = img.shape[2:]
+    assert len(sample.cam2img) == len(sample.lidar2cam) == len(sample.cam2ego) == 6
+    for cam2img, lidar2cam, lidar2img in zip(sample.cam2img, sample.lidar2cam,
+                                             sample.lidar2img):
+        k = np.asarray(cam2img)
+        assert k.shape == (3, 3) and 0 < k[0, 2] < w and 0 < k[1, 2] < h
+        rot = np.asarray(lidar2cam)[:3, :3]
+        assert np.allclose(rot @ rot.T, np.eye(3), atol=1e-6)
+        pad = np.eye(4)
+        pad[:3, :3] = k
+        assert np.allclose(lidar2img, pad @ np.asarray(lidar2cam))
+    points = inputs['points']
+    assert points.ndim == 2 and points.shape[1] == 5 and len(points) > 100
+    assert torch.isfinite(points).all()
+    assert set(points[:, 4].unique().tolist()) > {0.0}      # key frame + sweeps
+    gt = sample.gt_instances_3d
+    n = len(gt.labels_3d)
+    assert n > 0 and gt.bboxes_3d.tensor.shape == (n, 9)   # with velocity
+    assert (gt.labels_3d >= 0).all() and len(gt.instance_ids) == n
+    assert len(gt.instance_tokens) == n
+    # per-frame context for the QA head
+    info = val_set.get_data_info(1)
+    for key in ('token', 'scene_token', 'scene_name', 'location', 'frame_idx',
+                'ego_velocity', 'timestamp'):
+        assert sample.metainfo[key] == info[key] if key != 'ego_velocity' else \
+            np.allclose(sample.metainfo[key], info[key])
+    assert np.allclose(sample.ego2global, info['ego2global'])
+
+
+def test_instance_ids_are_stable_along_tracks(tiny_world, val_set, items):
+    nusc = load_nuscenes(tiny_world.root, tiny_world.version)
+    for item in items:
+        sample = item['data_samples']
+        gt = sample.gt_instances_3d
+        for token, iid in zip(gt.instance_tokens, gt.instance_ids.tolist()):
+            assert iid == nusc.getind('instance', str(token))
+        # the neighbours' boxes carry the same id for the same track
+        cur = dict(zip(gt.instance_ids.tolist(), gt.bboxes_3d.gravity_center.numpy()))
+        for adj, mat, valid in zip(sample.adjacent, sample.adjacent_adj2cur_lidar,
+                                   sample.adjacent_valid):
+            adj_gt = adj.gt_instances_3d
+            shared = set(cur) & set(adj_gt.instance_ids.tolist())
+            if valid:
+                assert shared, 'consecutive keyframes share tracks'
+            for iid, centre in zip(adj_gt.instance_ids.tolist(),
+                                   adj_gt.bboxes_3d.gravity_center.numpy()):
+                if iid in shared:   # same object, <= 0.5 s apart: a few metres at most
+                    moved = mat[:3, :3] @ centre + mat[:3, 3]
+                    assert np.linalg.norm(moved - cur[iid]) < 10.0
+
+
+def test_adjacent_frames_clamp_and_drop_at_scene_boundaries(tiny_world, val_set):
+    n = len(val_set)
+    first, last = val_set.get_data_info(0), None
+    entries = first['adjacent_frames']
+    assert [e['offset'] for e in entries] == [-1, 1]
+    assert entries[0]['actual_offset'] == 0 and not entries[0]['valid']   # clamped
+    assert entries[0]['info']['token'] == first['token']
+    assert entries[1]['valid'] and entries[1]['info']['token'] == first['next']
+    assert entries[1]['time_delta'] > 0
+    expected = np.linalg.inv(_l2g(first)) @ _l2g(entries[1]['info'])
+    assert np.allclose(entries[1]['adj2cur_lidar'], expected)
+    assert np.allclose(entries[1]['cur2adj_lidar'] @ expected, np.eye(4))
+    for i in range(n):
+        info = val_set.get_data_info(i)
+        if info['next'] == '':
+            last = info
+    assert last['adjacent_frames'][1]['info']['token'] == last['token']
+    assert not last['adjacent_frames'][1]['valid']
+
+    dropping = NuScenesSceneDataset(str(tiny_world.root), 'nuscenes_infos_val.pkl',
+                                    adjacent_frames=(-2, -1, 1), adjacent_policy='drop')
+    offsets = [e['offset'] for e in dropping.get_data_info(0)['adjacent_frames']]
+    assert offsets == [1]
+    two_back = dropping.get_data_info(2)['adjacent_frames'][0]
+    assert two_back['offset'] == -2 and two_back['info']['frame_idx'] == 0
+
+
+def test_map_raster_matches_the_map_polygons(tiny_world, val_set, items):
+    from shapely.geometry import Point
+    from shapely.ops import unary_union
+
+    info = val_set.get_data_info(0)
+    map_bev = items[0]['inputs']['map_bev'].numpy()
+    assert map_bev.shape == (len(MAP_LAYERS), 200, 200) and map_bev.dtype == np.uint8
+    road = map_bev[MAP_LAYERS.index('drivable_area')]
+    assert road.mean() > 0.01, 'road around the ego'
+    nusc_map = get_nusc_map(tiny_world.root, info['location'])
+    polygons = unary_union([nusc_map.extract_polygon(t) for rec in nusc_map.drivable_area
+                            for t in rec['polygon_tokens']])
+    grid = BEVGrid(resolution=0.5)
+    xs, ys = grid.cell_centres()
+    l2g = _l2g(info)
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, 200, 400), rng.integers(0, 200, 400)
+    agree = 0
+    for r, c in zip(rows, cols):
+        g = l2g @ np.array([xs[c], ys[r], 0.0, 1.0])
+        agree += int(polygons.contains(Point(g[0], g[1]))) == road[r, c]
+    assert agree / len(rows) > 0.97     # only cells on the polygon borders may differ
+
+
+def test_box_layout_covers_box_centres(items):
+    item = items[0]
+    box_bev = item['inputs']['box_bev'].numpy()
+    gt = item['data_samples'].gt_instances_3d
+    groups = item['data_samples'].box_bev_groups
+    assert box_bev.shape == (len(groups), 200, 200)
+    grid = BEVGrid(resolution=0.5)
+    from holodrive.datasets import DETECTION_CLASSES
+    for centre, label in zip(gt.bboxes_3d.gravity_center.numpy(), gt.labels_3d.tolist()):
+        col, row = np.round(grid.to_pixel(centre[:2])).astype(int)
+        if 0 <= row < 200 and 0 <= col < 200:
+            ch = [i for i, g in enumerate(groups) if DETECTION_CLASSES[label] in g][0]
+            assert box_bev[ch, row, col] == 1
+
+
+def test_lidar_depth_maps_hit_plausible_pixels(val_set, items):
+    item = items[0]
+    depth = item['inputs']['depth_maps'].numpy()
+    img = item['inputs']['img']
+    assert depth.shape == (6,) + tuple(img.shape[2:])
+    assert (depth >= 0).all() and depth.max() <= 80.0
+    info = val_set.get_data_info(0)
+    from holodrive.datasets.transforms import read_points_checked
+    pts = read_points_checked(info['lidar_points']['lidar_path'], 5).reshape(-1, 5)
+    lidar_z_ground = pts[:, 2] <= np.percentile(pts[:, 2], 20)  # lowest points: ground
+    for v, cam in enumerate(CAMERA_NAMES):
+        d = depth[v]
+        assert (d > 0).sum() > 50, cam
+        k = np.asarray(item['data_samples'].cam2img[v])
+        lidar2cam = np.asarray(item['data_samples'].lidar2cam[v])
+        xyz = pts[:, :3] @ lidar2cam[:3, :3].T + lidar2cam[:3, 3]
+        front = xyz[:, 2] > 0.1
+        uv = xyz[front] @ k.T
+        u, vv = np.round(uv[:, 0] / uv[:, 2]), np.round(uv[:, 1] / uv[:, 2])
+        inside = (u >= 0) & (u < d.shape[1]) & (vv >= 0) & (vv < d.shape[0])
+        # every depth pixel is the nearest point projecting there
+        for uu, vvv, z in list(zip(u[inside], vv[inside], xyz[front][inside][:, 2]))[:200]:
+            assert 0 < d[int(vvv), int(uu)] <= z + 1e-4
+        # ground points (below the camera) land below the principal point
+        ground = lidar_z_ground[front][inside]
+        if ground.sum() > 20:
+            assert (vv[inside][ground] > k[1, 2]).mean() > 0.9, cam
+
+
+def test_sweeps_are_moved_exactly_into_the_keyframe(val_set):
+    from holodrive.datasets.transforms import LoadSweepsChecked, read_points_checked
+    from mmdet3d.structures import LiDARPoints
+
+    info = val_set.get_data_info(len(val_set) - 1)
+    sweep = info['lidar_sweeps'][0]
+    raw = read_points_checked(sweep['lidar_points']['lidar_path'], 5).reshape(-1, 5)
+    key = read_points_checked(info['lidar_points']['lidar_path'], 5).reshape(-1, 5)
+    results = dict(points=LiDARPoints(key.copy(), points_dim=5),
+                   timestamp=info['timestamp'], lidar_sweeps=[sweep])
+    out = LoadSweepsChecked(sweeps_num=1, use_dim=[0, 1, 2, 3, 4]).transform(results)
+    moved = out['points'].tensor.numpy()[len(key):]
+    # reference: sweep LiDAR -> global (its own poses) -> key-frame LiDAR
+    sweep_l2g = np.asarray(sweep['ego2global']) @ np.asarray(sweep['lidar_points']['lidar2ego'])
+    ref = np.linalg.inv(_l2g(info)) @ sweep_l2g
+    expected = raw[:, :3] @ ref[:3, :3].T + ref[:3, 3]
+    np.testing.assert_allclose(moved[:, :3], expected, atol=1e-3)
+    np.testing.assert_allclose(moved[:, 4], info['timestamp'] - sweep['timestamp'])
+
+
+def test_dataset_pickles_small_and_survives_dataloader_workers(val_set):
+    blob = pickle.dumps(val_set)
+    assert len(blob) < 200_000   # the records stay on disk
+    loader = torch.utils.data.DataLoader(val_set, batch_size=2, num_workers=2,
+                                         collate_fn=lambda b: b)
+    batches = list(loader)
+    assert sum(len(b) for b in batches) == len(val_set)
+
+
+# ------------------------------------------------------------------------ streaming
+def _replicated_info_file(src_pkl, dst_pkl, n):
+    """``n`` records cloned from ``src_pkl`` with fresh tokens (scenes of 40 frames).
+
+    To keep the test fast the clones are trimmed to ~8 KB (6 cameras, 4 boxes, 1
+    sweep, no per-camera 2D boxes); real nuScenes records are ~30-70 KB, which only
+    makes the in-RAM alternative worse.
+    """
+    gc.disable()   # (speed only)
+    try:
+        return _replicate(src_pkl, dst_pkl, n)
+    finally:
+        gc.enable()
+
+
+def _replicate(src_pkl, dst_pkl, n):
+    with open(src_pkl, 'rb') as f:
+        data = pickle.load(f)
+    for rec in data['data_list']:
+        rec.pop('cam_instances', None)
+        rec['instances'] = rec['instances'][:4]
+        rec['lidar_sweeps'] = rec.get('lidar_sweeps', [])[:1]
+    blobs = [pickle.dumps(r) for r in data['data_list']]
+    records = []
+    for i in range(n):
+        rec = pickle.loads(blobs[i % len(blobs)])
+        frame = i % 40
+        rec.update(token=f'tok{i}', sample_idx=i, frame_idx=frame,
+                   scene_token=f'scene{i // 40}',
+                   prev=f'tok{i - 1}' if frame else '',
+                   next=f'tok{i + 1}' if frame < 39 and i + 1 < n else '')
+        records.append(rec)
+    with open(dst_pkl, 'wb') as f:
+        pickle.dump(dict(metainfo=data['metainfo'], data_list=records), f, protocol=4)
+    return records
+
+
+def _heap_growth(make):
+    """Python-heap bytes still held after ``make()`` (tracemalloc; object kept alive)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    obj = make()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return after - before, obj
+
+
+def test_streaming_heap_does_not_grow_with_the_number_of_records(tiny_world, tmp_path):
+    src = tiny_world.infos['train']
+    sizes = {}
+    for n in (100, 10_000):
+        pkl = tmp_path / f'infos_{n}.pkl'
+        records = _replicated_info_file(src, pkl, n)
+        open_info_stream(pkl)             # build the .stream once, outside the measure
+        growth, ds = _heap_growth(lambda: NuScenesSceneDataset(
+            str(tiny_world.root), str(pkl), adjacent_frames=(-1, 1)))
+        sizes[n] = growth
+        assert len(ds) == n
+        rng = np.random.default_rng(n)
+        for i in list(rng.integers(0, n, 20)) + [0, n - 1]:
+            # byte-exact round trip (pickles compared: NaN velocities != themselves)
+            assert pickle.dumps(ds._stream[int(i)]) == pickle.dumps(records[int(i)])
+        info = ds.get_data_info(n - 1)
+        assert info['token'] == f'tok{n - 1}'
+        assert info['adjacent_frames'][0]['info']['token'] == f'tok{n - 2}'
+        del ds, records
+        gc.collect()
+    # 100x the records: about the same heap (index arrays are memory-mapped)
+    assert sizes[10_000] < sizes[100] + 256 * 1024, sizes
+    assert sizes[10_000] < 2 * 1024 * 1024, sizes
+    print(f'\nheap growth of the dataset object: 100 records {sizes[100] / 1024:.0f} KiB,'
+          f' 10000 records {sizes[10_000] / 1024:.0f} KiB')
+
+
+def test_stream_cache_is_rebuilt_when_the_info_file_changes(tiny_world, tmp_path):
+    pkl = tmp_path / 'infos.pkl'
+    _replicated_info_file(tiny_world.infos['train'], pkl, 5)
+    first = open_info_stream(pkl)
+    assert len(first) == 5 and first.path == str(tmp_path / 'infos.stream')
+    _replicated_info_file(tiny_world.infos['train'], pkl, 7)
+    second = open_info_stream(pkl)
+    assert len(second) == 7 and second[6]['token'] == 'tok6'
