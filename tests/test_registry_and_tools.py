@@ -1,0 +1,58 @@
+"""Registries mix our modules with mmdet3d/mmdet ones; the visualize tool writes pictures."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import holodrive.registry as hreg
+import piip_det.registry as preg
+from holodrive.engine.cli import import_project
+
+ROOT = Path(__file__).resolve().parents[1]
+import_project()
+
+
+def test_holodrive_registries_reach_mmdet3d_and_mmdet():
+    from mmengine.registry import init_default_scope
+    init_default_scope('holodrive')
+    assert hreg.MODELS.parent.scope == 'mmdet3d'
+    assert hreg.DATASETS.get('NuScenesSceneDataset').__name__ == 'NuScenesSceneDataset'
+    assert hreg.DATASETS.get('NuScenesDataset').__module__.startswith('mmdet3d')  # parent
+    assert hreg.MODELS.get('CenterPoint').__module__.startswith('mmdet3d')
+    assert hreg.MODELS.get('mmdet.GaussianFocalLoss').__module__.startswith('mmdet')  # other scope
+    assert hreg.HOOKS.get('StepSeedHook').__module__ == 'holodrive.engine.hooks'
+
+
+def test_piip_registry_is_a_child_of_mmdet():
+    assert preg.MODELS.scope == 'piip_det' and preg.MODELS.parent.scope == 'mmdet'
+    assert preg.MODELS.get('ResNet').__module__.startswith('mmdet')
+
+
+def test_visualize_tool_writes_camera_grid_and_bev(tiny_world, tmp_path):
+    info = tiny_world.infos['val']
+    proc = subprocess.run(
+        [sys.executable, 'tools/visualize.py', '--data-root', str(tiny_world.root), '--info', str(info),
+         '--out-dir', str(tmp_path), '--num', '1'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import cv2
+    grids = list(tmp_path.glob('*_cameras.jpg'))
+    bevs = list(tmp_path.glob('*_bev.png'))
+    assert len(grids) == 1 and len(bevs) == 1
+    grid = cv2.imread(str(grids[0]))
+    assert grid.shape[0] == 2 * 180 and grid.shape[1] == 3 * 320
+    # green ground-truth box edges were drawn on the camera views
+    green = (grid[:, :, 1] > 180) & (grid[:, :, 0] < 90) & (grid[:, :, 2] < 90)
+    assert green.sum() > 50
+
+
+def test_visualize_tool_missing_info_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, 'tools/visualize.py', '--data-root', str(tmp_path), '--info',
+         str(tmp_path / 'none.pkl'), '--out-dir', str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f'error: {tmp_path / "none.pkl"}: info file not found (run tools/create_data.py)']
