@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import footprint, obb_overlap
+from .geometry import obb_overlap
 
 # nuScenes-like mean sizes (w, l, h) and relative jitter
 SIZES = {
@@ -184,30 +184,35 @@ def _minus(intervals, blocked):
 
 def remove_overlaps(agents, times, margin=0.15):
     """Greedy: drop any agent whose footprint overlaps an earlier agent's at a sampled time."""
-    n = len(agents)
-    fps = np.full((n, len(times), 4, 2), np.nan)
+    n, nt = len(agents), len(times)
+    fps = np.full((n, nt, 4, 2), np.nan)
+    sx = np.array([1, -1, -1, 1], np.float64)
+    sy = np.array([1, 1, -1, -1], np.float64)
     for i, a in enumerate(agents):
         x, y, yaw, _, ex = a.state(times)
         w, l, _ = a.size
         shift = 1.4 if a.is_ego else 0.0  # ego pose is the rear axle
-        for j in np.nonzero(ex)[0]:
-            cx, cy = x[j] + shift * math.cos(yaw[j]), y[j] + shift * math.sin(yaw[j])
-            fps[i, j] = footprint((cx, cy), l, w, yaw[j])
-    with np.errstate(all='ignore'):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            centers = np.nanmean(fps, axis=2)
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        cx, cy = (x + shift * c[:, 0])[:, None], (y + shift * s[:, 0])[:, None]
+        px = cx + c * sx * l / 2 - s * sy * w / 2
+        py = cy + s * sx * l / 2 + c * sy * w / 2
+        f = np.stack([px, py], -1)
+        f[~ex] = np.nan
+        fps[i] = f
+    centers = fps.mean(axis=2)
     radius = np.array([math.hypot(a.size[0], a.size[1]) / 2 for a in agents])
     keep = []
     for i in range(n):
         ok = True
-        for k in keep:
-            d = np.hypot(*(centers[i] - centers[k]).T)
-            cand = np.nonzero(d < radius[i] + radius[k] + margin)[0]
-            if any(obb_overlap(fps[i, j], fps[k, j], margin) for j in cand):
-                ok = False
-                break
+        if keep:
+            kk = np.array(keep)
+            d = np.hypot(centers[kk, :, 0] - centers[i, None, :, 0], centers[kk, :, 1] - centers[i, None, :, 1])
+            with np.errstate(invalid='ignore'):
+                close = d < (radius[kk] + radius[i] + margin)[:, None]
+            for ki, j in zip(*np.nonzero(close)):
+                if obb_overlap(fps[i, j], fps[kk[ki], j], margin):
+                    ok = False
+                    break
         if ok:
             keep.append(i)
     return [agents[i] for i in keep]
@@ -247,11 +252,12 @@ def make_agents(rng, layout, times, t_keys, density=1.0):
             free = _minus([(4.0, r.length - 4.0)], _blocked(layout, r, 3.0))
             strips[(id(r), side)] = _StripAllocator(free)
 
-    # The mandatory set: every detection class close to the ego's path.
-    def place_near(road, sd, category, s_want, gap, lateral_in, **kw):
+    # The mandatory set: every detection class close to the ego's path. Items of a group are
+    # placed one after the other starting near the ego, ``direction`` +1 / -1 along the road.
+    def place_near(road, sd, category, s_want, gap, lateral_in, direction=1, **kw):
         size = sample_size(rng, category)
         along = size[0] if kw.get('yaw_extra') else size[1]
-        s = strips[(id(road), sd)].take(s_want + along / 2, along, gap)
+        s = strips[(id(road), sd)].take(s_want + direction * (along / 2 + gap), along, gap)
         if s is None:
             return None
         x, y, t = (float(v) for v in road.path.pose_at(s))
@@ -262,11 +268,12 @@ def make_agents(rng, layout, times, t_keys, density=1.0):
         a = Agent(category, size, sample_color(rng, category), pose=(
             x - math.sin(t) * lat, y + math.cos(t) * lat, t + facing + yaw_extra), **kw)
         agents.append(a)
-        return s + along / 2
+        return s + direction * along / 2
 
     park_sides = [sd for sd in (1, -1) if main.park(sd) > 0]
     side = park_sides[rng.integers(len(park_sides))]
     other = -side if main.park(-side) > 0 else side
+    ahead = 1 if ego_lane.forward else -1
 
     def in_strip(sd):
         return lambda size: main.edge(sd) - size[0] / 2 - 0.15
@@ -274,31 +281,31 @@ def make_agents(rng, layout, times, t_keys, density=1.0):
     def at_line(sd, along_is_w=False):
         return lambda size: main.edge(sd) - main.park(sd) + 0.35 + (size[1] if along_is_w else size[0]) / 2
 
-    # construction zone: barrier, cones, construction vehicle (+ worker), cones, barriers
-    s_cur = ego_s_road + rng.uniform(-15.0, 5.0)
-    s_cur = place_near(main, side, 'movable_object.barrier', s_cur, 0.5, at_line(side, True),
-                       yaw_extra=math.pi / 2) or s_cur
-    for _ in range(int(rng.integers(2, 4))):
-        s_cur = place_near(main, side, 'movable_object.trafficcone', s_cur, 1.2, at_line(side)) or s_cur
-    s_cv = place_near(main, side, 'vehicle.construction', s_cur, 1.0, in_strip(side), parked=rng.random() < 0.5)
-    if s_cv is not None:
-        s_cur = s_cv
-        x, y, t = (float(v) for v in main.path.pose_at(s_cur - 3.0))
-        lat = side * (main.edge(side) + 0.9)
-        add('human.pedestrian.construction_worker',
-            pose=(x - math.sin(t) * lat, y + math.cos(t) * lat, t + rng.uniform(-math.pi, math.pi)))
-    for _ in range(int(rng.integers(2, 4))):
-        s_cur = place_near(main, side, 'movable_object.trafficcone', s_cur, 1.2, at_line(side)) or s_cur
-    for _ in range(2):
-        s_cur = place_near(main, side, 'movable_object.barrier', s_cur, 0.3, at_line(side, True),
-                           yaw_extra=math.pi / 2) or s_cur
-    # a bus at a stop, a parked truck + trailer, a parked motorcycle and car
-    place_near(main, side, 'vehicle.bus.rigid', s_cur + 3.0, 1.0, in_strip(side), parked=False)
-    s_o = ego_s_road + rng.uniform(-25.0, -5.0)
-    s_o = place_near(main, other, 'vehicle.truck', s_o, 2.0, in_strip(other)) or s_o
-    s_o = place_near(main, other, 'vehicle.trailer', s_o, 2.0, in_strip(other)) or s_o
-    s_o = place_near(main, other, 'vehicle.motorcycle', s_o, 1.5, in_strip(other), rider=False) or s_o
-    place_near(main, other, 'vehicle.car', s_o, 1.5, in_strip(other))
+    # construction zone ahead of the ego: barrier, cones, construction vehicle (+ worker), cones,
+    # barriers, then a bus at a stop
+    s_cur = ego_s_road + ahead * rng.uniform(-6.0, 4.0)
+    zone = [('movable_object.barrier', 0.3, at_line(side, True), dict(yaw_extra=math.pi / 2))]
+    zone += [('movable_object.trafficcone', 1.0, at_line(side), {})] * int(rng.integers(2, 4))
+    zone += [('vehicle.construction', 0.8, in_strip(side), dict(parked=bool(rng.random() < 0.5)))]
+    zone += [('movable_object.trafficcone', 1.0, at_line(side), {})] * int(rng.integers(2, 4))
+    zone += [('movable_object.barrier', 0.2, at_line(side, True), dict(yaw_extra=math.pi / 2))] * 2
+    zone += [('vehicle.bus.rigid', 2.0, in_strip(side), dict(parked=False))]
+    for cat, gap, lat_fn, kw in zone:
+        nxt = place_near(main, side, cat, s_cur, gap, lat_fn, ahead, **dict(kw))
+        if nxt is None:
+            continue
+        if cat == 'vehicle.construction':
+            x, y, t = (float(v) for v in main.path.pose_at(nxt - ahead * 3.0))
+            lat = side * (main.edge(side) + 0.9)
+            add('human.pedestrian.construction_worker',
+                pose=(x - math.sin(t) * lat, y + math.cos(t) * lat, t + rng.uniform(-math.pi, math.pi)))
+        s_cur = nxt
+    # behind the ego (other kerb when there is one): a parked truck + trailer, motorcycle, car
+    back = -ahead
+    s_o = ego_s_road + back * (rng.uniform(2.0, 10.0) if other != side else 8.0)
+    for cat, kw in (('vehicle.motorcycle', dict(rider=False)), ('vehicle.truck', {}), ('vehicle.trailer', {}),
+                    ('vehicle.car', {})):
+        s_o = place_near(main, other, cat, s_o, 1.5, in_strip(other), back, **kw) or s_o
     # people around the ego: construction workers, walkers, standing, bicycles parked on the kerb
     walk_sides = [(main, 1), (main, -1)] + [(r, sd) for r in layout.roads[1:] for sd in (1, -1)]
     _sidewalk_life(rng, layout, add, agents, walk_sides, ego_s_road, t_min, t_max, density)

@@ -189,8 +189,8 @@ def make_layout(rng, center, size, rht, kind=None):
                     crossings.append(Crossing(road, s, 3.0, True))
     else:
         # mid-block zebra crossings along the main road
-        for frac in (0.3, 0.7):
-            s = main.length * frac + float(rng.uniform(-10, 10))
+        for sgn in (-1, 1):
+            s = main.length / 2 + sgn * float(rng.uniform(15, 35))
             crossings.append(Crossing(main, s, float(rng.uniform(3.0, 4.0)), False))
     for c in crossings:
         r = c.road

@@ -230,17 +230,25 @@ def write_semantic_prior(path, location, tiles):
         c0 = int(round(ox / L.RASTER_RES))
         r0 = H - int(round(oy / L.RASTER_RES)) - th   # northern edge row
         placed.append((f, r0, c0, th, tw))
-    comp = zlib.compressobj(6)
+    # Raw deflate segments ended by a full flush are independent, so the (identical) compressed
+    # bytes of an all-zero band are computed once and repeated; Adler-32 of zeros is closed form.
+    band = 512
     with open(path, 'wb') as fh:
         fh.write(b'\x89PNG\r\n\x1a\n')
         _chunk(fh, b'IHDR', struct.pack('>IIBBBBB', W, H, 8, 0, 0, 0, 0))
-        band = 1024
-        zero_row = b'\x00' * (W + 1)
+        _chunk(fh, b'IDAT', b'\x78\x01')
+        zero_cache = {}
+        a_sum, b_sum = 1, 0
         for y0 in range(0, H, band):
             y1 = min(y0 + band, H)
+            nbytes = (y1 - y0) * (W + 1)
             hits = [p for p in placed if p[1] < y1 and p[1] + p[3] > y0]
             if not hits:
-                data = comp.compress(zero_row * (y1 - y0))
+                if nbytes not in zero_cache:
+                    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+                    zero_cache[nbytes] = c.compress(bytes(nbytes)) + c.flush(zlib.Z_FULL_FLUSH)
+                data = zero_cache[nbytes]
+                b_sum = (b_sum + nbytes * a_sum) % 65521
             else:
                 buf = np.zeros((y1 - y0, W + 1), np.uint8)
                 for f, r0, c0, th, tw in hits:
@@ -250,10 +258,17 @@ def write_semantic_prior(path, location, tiles):
                     sub = tile[a - r0:b - r0, ca - c0:cb - c0]
                     view = buf[a - y0:b - y0, 1 + ca:1 + cb]
                     view[sub > 0] = 255
-                data = comp.compress(buf.tobytes())
-            if data:
-                _chunk(fh, b'IDAT', data)
-        _chunk(fh, b'IDAT', comp.flush())
+                raw = buf.tobytes()
+                c = zlib.compressobj(6, zlib.DEFLATED, -15)
+                data = c.compress(raw) + c.flush(zlib.Z_FULL_FLUSH)
+                ad = zlib.adler32(raw)   # combine Adler-32 of this band with the running value
+                a2, b2 = ad & 0xffff, ad >> 16
+                b_sum = (b_sum + b2 + (a_sum - 1) * nbytes) % 65521
+                a_sum = (a_sum + a2 - 1) % 65521
+            _chunk(fh, b'IDAT', data)
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        tail = c.flush(zlib.Z_FINISH)
+        _chunk(fh, b'IDAT', tail + struct.pack('>I', (b_sum << 16) | a_sum))
         _chunk(fh, b'IEND', b'')
 
 

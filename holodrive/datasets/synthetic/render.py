@@ -9,7 +9,6 @@ import math
 import numpy as np
 
 from . import layout as L
-from .geometry import quat_to_rot
 from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
 
 # materials (shading patterns and LiDAR reflectivity)
@@ -18,6 +17,8 @@ _REFLECT = np.array([40, 45, 25, 20, 35, 40, 40, 20, 120, 90, 30, 25], np.float3
 _GROUND_REFLECT = np.array([20, 8, 25, 90, 70, 90], np.float32)
 _GROUND_COLORS = np.array([[92, 112, 70], [68, 68, 72], [152, 147, 140], [232, 232, 228],
                            [222, 186, 60], [238, 238, 235]], np.float32)
+_GROUND_COLORS_WHITE_DIVIDER = _GROUND_COLORS.copy()
+_GROUND_COLORS_WHITE_DIVIDER[4] = (228, 228, 222)
 # ADE semantic classes of the ground raster values
 GROUND_SEM = np.array([4, 1, 2, 3, 3, 3], np.uint8)
 SKY_SEM = 7
@@ -52,47 +53,54 @@ _EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4)
 
 
 def _hit_boxes(origin, dirs, boxes, idx, rects, depth, ids, face, local, counts=None):
-    """Slab test of boxes ``idx`` against ``dirs[rect]``; updates the nearest-hit buffers."""
+    """Slab test of boxes ``idx`` against the rays ``dirs`` (3, H, W) inside each box's
+    rectangle ``(r0, r1, c0, c1)`` (``c0`` may be an array of column indices); updates the
+    nearest-hit buffers ``depth``/``ids``/``face`` and ``local`` (3, H, W) hit points."""
     for i, (r0, r1, c0, c1) in zip(idx, rects):
-        if r1 <= r0 or (not isinstance(c0, np.ndarray) and c1 <= c0):
+        cols = isinstance(c0, np.ndarray)
+        if r1 <= r0 or (not cols and c1 <= c0):
             continue
-        d = dirs[r0:r1, c0:c1] if not isinstance(c0, np.ndarray) else dirs[r0:r1][:, c0]
-        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
-        o = origin - boxes.centers[i]
-        ol = np.array([c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2]], np.float32)
-        dl = np.empty(d.shape, np.float32)
-        dl[..., 0] = c * d[..., 0] + s * d[..., 1]
-        dl[..., 1] = -s * d[..., 0] + c * d[..., 1]
-        dl[..., 2] = d[..., 2]
-        dl[np.abs(dl) < 1e-9] = 1e-9
-        inv = 1.0 / dl
-        h = boxes.half[i].astype(np.float32)
-        ta = (-h - ol) * inv
-        tb = (h - ol) * inv
-        tmin = np.minimum(ta, tb)
-        tmax = np.maximum(ta, tb)
-        tnear = tmin.max(-1)
-        tfar = tmax.min(-1)
-        hit = (tnear <= tfar) & (tnear > 1e-3)
-        if counts is not None:
-            counts[i] += int(hit.sum())
-        if isinstance(c0, np.ndarray):
+        if cols:
+            dx, dy, dz = (dirs[k, r0:r1][:, c0] for k in range(3))
             sub_depth = depth[r0:r1][:, c0]
         else:
+            dx, dy, dz = (dirs[k, r0:r1, c0:c1] for k in range(3))
             sub_depth = depth[r0:r1, c0:c1]
-        upd = hit & (tnear < sub_depth)
+        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
+        o = origin - boxes.centers[i]
+        ol = (c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2])
+        dl = (c * dx + s * dy, -s * dx + c * dy, dz)
+        h = boxes.half[i]
+        tn = tf = None
+        tmins = []
+        for k in range(3):
+            d = dl[k]
+            inv = 1.0 / np.where(np.abs(d) < 1e-9, np.float32(1e-9), d)
+            ta = (-h[k] - ol[k]) * inv
+            tb = (h[k] - ol[k]) * inv
+            lo = np.minimum(ta, tb)
+            hi = np.maximum(ta, tb)
+            tmins.append(lo)
+            tn = lo if tn is None else np.maximum(tn, lo)
+            tf = hi if tf is None else np.minimum(tf, hi)
+        hit = (tn <= tf) & (tn > 1e-3)
+        if counts is not None:
+            counts[i] += int(np.count_nonzero(hit))
+        upd = hit & (tn < sub_depth)
         if not upd.any():
             continue
         rr, cc = np.nonzero(upd)
+        t_u = tn[rr, cc]
+        axis = np.where(tmins[0][rr, cc] == t_u, 0, np.where(tmins[1][rr, cc] == t_u, 1, 2))
+        dsel = np.stack([dl[0][rr, cc], dl[1][rr, cc], dl[2][rr, cc]])
+        sign = np.take_along_axis(dsel, axis[None], 0)[0] < 0     # face normal points against the ray
         rr = rr + r0
-        cc = c0[cc] if isinstance(c0, np.ndarray) else cc + c0
-        tn = tnear[upd]
-        depth[rr, cc] = tn
+        cc = c0[cc] if cols else cc + c0
+        depth[rr, cc] = t_u
         ids[rr, cc] = i
-        axis = tmin[upd].argmax(-1)
-        sign = -np.sign(np.take_along_axis(dl[upd], axis[:, None], 1)[:, 0])
-        face[rr, cc] = (axis * 2 + (sign > 0)).astype(np.int8)
-        local[rr, cc] = ol + tn[:, None] * dl[upd]
+        face[rr, cc] = (axis * 2 + sign).astype(np.int8)
+        for k in range(3):
+            local[k, rr, cc] = ol[k] + t_u * dsel[k]
 
 
 def _cam_rect(corners_cam, K, w, h, near=0.05):
@@ -120,96 +128,94 @@ _RAY_CACHE = {}
 
 
 def camera_rays(K, w, h):
-    key = (w, h) + tuple(np.round(K.ravel(), 9))
+    """Ray directions (3, h, w) in the camera frame (z = 1) through the pixel centres, and their norms."""
+    key = (w, h) + tuple(np.round(np.asarray(K).ravel(), 9))
     if key not in _RAY_CACHE:
         if len(_RAY_CACHE) > 64:
             _RAY_CACHE.clear()
         u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-        d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
-        _RAY_CACHE[key] = d.astype(np.float32)
+        d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)])
+        _RAY_CACHE[key] = (d.astype(np.float32), np.linalg.norm(d, axis=0).astype(np.float32))
     return _RAY_CACHE[key]
 
 
-def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun, with_counts=True):
+_SKY_LOW = np.array([205, 218, 232], np.float32)
+_SKY_HIGH = np.array([95, 145, 212], np.float32)
+
+
+def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun):
     """Render one camera. ``cam_rot``/``cam_trans``: camera -> global.
 
-    Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8,
-    counts (M,) projected pixels of each box ignoring occlusion).
+    Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8 ADE labels,
+    counts (M,) pixels covered by each box ignoring occlusion).
     """
     R = np.asarray(cam_rot, np.float64)
     o = np.asarray(cam_trans, np.float64)
-    dc = camera_rays(K, w, h)
-    dirs = dc @ R.T.astype(np.float32)
+    dc, norm = camera_rays(K, w, h)
+    Rf = R.astype(np.float32)
+    dirs = np.einsum('ij,jhw->ihw', Rf, dc, optimize=True)
     depth = np.full((h, w), np.inf, np.float32)
     ids = np.full((h, w), -1, np.int32)
     face = np.zeros((h, w), np.int8)
-    local = np.zeros((h, w, 3), np.float32)
-    # ground plane z = 0
-    dz = dirs[..., 2]
-    down = dz < -1e-6
-    tg = np.where(down, -o[2] / np.where(down, dz, -1.0), np.inf).astype(np.float32)
-    tg[tg * np.linalg.norm(dirs, axis=-1) > 500.0] = np.inf
+    local = np.zeros((3, h, w), np.float32)
+    # ground plane z = 0 (t is the camera-frame depth because dc has z = 1)
+    dz = dirs[2]
+    with np.errstate(divide='ignore'):
+        tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf))
+    tg[tg * norm > 500.0] = np.inf
     gmask = np.isfinite(tg)
-    gx = o[0] + tg[gmask] * dirs[..., 0][gmask]
-    gy = o[1] + tg[gmask] * dirs[..., 1][gmask]
     depth[gmask] = tg[gmask]
     # boxes
     counts = np.zeros(len(boxes), np.int64)
     idx, rects = [], []
-    Rinv = R.T
     for i in range(len(boxes)):
         rel = boxes.centers[i] - o
         zc = rel @ R[:, 2]
         rad = float(np.linalg.norm(boxes.half[i]))
         if zc < -rad or np.hypot(rel[0], rel[1]) > 300.0:
             continue
-        cc = (boxes.corners(i) - o) @ Rinv.T
-        rect = _cam_rect(cc, K, w, h)
+        rect = _cam_rect((boxes.corners(i) - o) @ R, K, w, h)
         if rect is not None:
             idx.append(i)
             rects.append(rect)
     _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local, counts)
     # ------------------------------------------------------------- shading
     sem = np.full((h, w), SKY_SEM, np.uint8)
-    rgb = np.empty((h, w, 3), np.float32)
-    norm = np.linalg.norm(dirs, axis=-1)
-    elev = dirs[..., 2] / norm
-    f = np.clip(elev * 4.0, 0.0, 1.0)[..., None]
-    rgb[:] = (1 - f) * np.array([205, 218, 232], np.float32) + f * np.array([95, 145, 212], np.float32)
+    f = np.clip(dz / norm * 4.0, 0.0, 1.0)[..., None]
+    rgb = (1 - f) * _SKY_LOW + f * _SKY_HIGH
     gsel = gmask & (ids < 0)
+    tsel = tg[gsel]
+    gx = o[0] + tsel * dirs[0][gsel]
+    gy = o[1] + tsel * dirs[1][gsel]
     gcls = layout.ground_class(gx, gy)
-    gcls_full = np.zeros((h, w), np.uint8)
-    gcls_full[gmask] = gcls
     col = np.floor(gx / L.RASTER_RES).astype(np.int64)
     row = np.floor(gy / L.RASTER_RES).astype(np.int64)
-    noise = ((col * 73856093) ^ (row * 19349663)) & 255
-    noise_full = np.zeros((h, w), np.float32)
-    noise_full[gmask] = noise.astype(np.float32) / 255.0
-    gshade = 0.55 + 0.45 * sun[2]
-    gc = _GROUND_COLORS[gcls_full[gsel]] * (0.9 + 0.2 * noise_full[gsel])[:, None] * gshade
-    rgb[gsel] = gc
-    sem[gsel] = GROUND_SEM[gcls_full[gsel]]
+    noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
+    palette = _GROUND_COLORS if layout.rht else _GROUND_COLORS_WHITE_DIVIDER
+    gshade = 0.55 + 0.45 * float(sun[2])
+    rgb[gsel] = palette[gcls] * ((0.9 + 0.2 * noise) * gshade)[:, None]
+    sem[gsel] = GROUND_SEM[gcls]
     bsel = ids >= 0
     if bsel.any():
         bid = ids[bsel]
         fc = face[bsel]
-        lp = local[bsel]
+        lp = local[:, bsel].T
         axis = fc // 2
         sgn = np.where(fc % 2 == 1, 1.0, -1.0).astype(np.float32)
-        nl = np.zeros((len(bid), 3), np.float32)
-        nl[np.arange(len(bid)), axis] = sgn
         yaw = boxes.yaws[bid].astype(np.float32)
-        nx = np.cos(yaw) * nl[:, 0] - np.sin(yaw) * nl[:, 1]
-        ny = np.sin(yaw) * nl[:, 0] + np.cos(yaw) * nl[:, 1]
-        lam = np.clip(nx * sun[0] + ny * sun[1] + nl[:, 2] * sun[2], 0.0, 1.0)
+        nlx = np.where(axis == 0, sgn, 0.0)
+        nly = np.where(axis == 1, sgn, 0.0)
+        nlz = np.where(axis == 2, sgn, 0.0)
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        lam = np.clip((cy * nlx - sy * nly) * sun[0] + (sy * nlx + cy * nly) * sun[1] + nlz * sun[2], 0.0, 1.0)
         base = _patterns(boxes, bid, axis, lp)
         rgb[bsel] = base * (0.42 + 0.58 * lam)[:, None]
         sem[bsel] = boxes.sem[bid]
     # distance haze
-    dist = np.where(np.isfinite(depth), depth * norm, 0.0)
-    haze = (1.0 - np.exp(-dist / 700.0))[..., None]
-    hit = np.isfinite(depth)[..., None]
-    rgb = np.where(hit, rgb * (1 - haze) + haze * np.array([205, 218, 232], np.float32), rgb)
+    hit = np.isfinite(depth)
+    dist = depth[hit] * norm[hit]
+    haze = (1.0 - np.exp(-dist / 700.0))[:, None]
+    rgb[hit] = rgb[hit] * (1 - haze) + haze * _SKY_LOW
     return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8), ids=ids, sem=sem, counts=counts)
 
 
@@ -243,7 +249,7 @@ def _patterns(boxes, bid, axis, lp):
     u = np.where(axis == 0, lp[:, 1], lp[:, 0])
     win = bw & (np.mod(u, 3.2) > 0.9) & (np.mod(u, 3.2) < 2.3) & \
         (np.mod(lp[:, 2] + half[:, 2], 3.4) > 1.1) & (np.mod(lp[:, 2] + half[:, 2], 3.4) < 2.5) & \
-        (lp[:, 2] + half[:, 2] > 1.0) & (np.abs(n[:, 0]) < 0.97) & (np.abs(n[:, 1]) < 0.97)
+        (lp[:, 2] + half[:, 2] > 1.0) & (np.abs(np.where(axis == 0, n[:, 1], n[:, 0])) < 0.97)
     base[win] = np.array([70, 88, 110], np.float32)
     crown = mat == M_CROWN
     base[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
@@ -255,77 +261,92 @@ _LIDAR_DIRS = None
 
 
 def lidar_dirs():
+    """Unit ray directions (3, 32, n_azimuth) in the LiDAR frame and the azimuth of each column."""
     global _LIDAR_DIRS
     if _LIDAR_DIRS is None:
         az = np.arange(LIDAR_AZIMUTH_STEPS) * (2 * np.pi / LIDAR_AZIMUTH_STEPS) - np.pi
         el = LIDAR_ELEVATIONS
         ce = np.cos(el)[:, None]
-        d = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], np.sin(el)[:, None] * np.ones_like(az)[None]],
-                     -1)
+        d = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], np.sin(el)[:, None] * np.ones_like(az)[None]])
         _LIDAR_DIRS = (d.astype(np.float32), az)
     return _LIDAR_DIRS
 
 
 def render_lidar(layout, boxes, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01):
     """One HDL-32E-like sweep. Returns points (N, 5) float32 in the LiDAR frame
-    (x, y, z, intensity, ring) and the box index hit by each point (-1 = ground / none)."""
+    (x, y, z, intensity, ring) and the box index hit by each point (-1 = ground)."""
     dl, az = lidar_dirs()
     R = np.asarray(lidar_rot, np.float64)
     o = np.asarray(lidar_trans, np.float64)
-    dirs = (dl.reshape(-1, 3) @ R.T.astype(np.float32)).reshape(dl.shape)
-    nr, nc = dl.shape[:2]
+    dirs = np.einsum('ij,jhw->ihw', R.astype(np.float32), dl, optimize=True)
+    nr, nc = dl.shape[1:]
     depth = np.full((nr, nc), np.inf, np.float32)
     ids = np.full((nr, nc), -1, np.int32)
     face = np.zeros((nr, nc), np.int8)
-    local = np.zeros((nr, nc, 3), np.float32)
-    dz = dirs[..., 2]
-    down = dz < -1e-6
-    tg = np.where(down, -o[2] / np.where(down, dz, -1.0), np.inf).astype(np.float32)
-    depth[:] = tg
+    local = np.zeros((3, nr, nc), np.float32)
+    dz = dirs[2]
+    with np.errstate(divide='ignore'):
+        depth[:] = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf))
     idx, rects = [], []
     step = 2 * np.pi / nc
+    el = LIDAR_ELEVATIONS
+    el_margin = (el[1] - el[0]) + 0.01
     for i in range(len(boxes)):
         rel = boxes.centers[i] - o
-        rad = float(np.linalg.norm(boxes.half[i]))
-        if np.hypot(rel[0], rel[1]) - rad > LIDAR_RANGE:
+        hx, hy, hz = boxes.half[i]
+        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
+        lx, ly = -(c * rel[0] + s * rel[1]), -(-s * rel[0] + c * rel[1])   # sensor in the box frame
+        d_min = math.hypot(max(abs(lx) - hx, 0.0), max(abs(ly) - hy, 0.0))
+        if d_min > LIDAR_RANGE:
             continue
         cl = (boxes.corners(i) - o) @ R          # corners in the LiDAR frame
+        d_max = float(np.hypot(cl[:, 0], cl[:, 1]).max())
+        # conservative elevation interval (the sensor is nearly level)
+        zlo, zhi = rel[2] - hz, rel[2] + hz
+        e_hi = math.atan2(zhi, d_min if zhi > 0 else d_max)
+        e_lo = math.atan2(zlo, d_min if zlo < 0 else d_max)
+        r0 = int(np.searchsorted(el, e_lo - el_margin))
+        r1 = int(np.searchsorted(el, e_hi + el_margin))
+        if r1 <= r0:
+            continue
         a = np.arctan2(cl[:, 1], cl[:, 0])
         a0 = math.atan2(rel @ R[:, 1], rel @ R[:, 0])
         relang = (a - a0 + np.pi) % (2 * np.pi) - np.pi
-        if np.hypot(rel[0], rel[1]) <= rad or relang.max() - relang.min() > np.pi:
-            cols = np.arange(nc)
+        if d_min <= 0.0 or relang.max() - relang.min() > np.pi:
+            spans = [(0, nc)]
         else:
             c0 = int(math.floor((a0 + relang.min() + np.pi) / step)) - 1
             c1 = int(math.ceil((a0 + relang.max() + np.pi) / step)) + 2
-            cols = np.arange(c0, c1) % nc
-        idx.append(i)
-        rects.append((0, nr, cols, None))
+            if c0 < 0:
+                spans = [(c0 + nc, nc), (0, c1)]
+            elif c1 > nc:
+                spans = [(c0, nc), (0, c1 - nc)]
+            else:
+                spans = [(c0, c1)]
+        for c0, c1 in spans:
+            idx.append(i)
+            rects.append((r0, r1, max(c0, 0), min(c1, nc)))
     _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local)
-    rng_ = depth  # rays are unit length: t is the range
-    valid = np.isfinite(rng_) & (rng_ < LIDAR_RANGE) & (rng_ > 1.0)
+    valid = (depth < LIDAR_RANGE) & (depth > 1.0)      # rays are unit length: t is the range
     valid &= rng.random(valid.shape) > dropout
     rr, cc = np.nonzero(valid)
-    r = rng_[rr, cc] + rng.normal(0.0, noise, len(rr)).astype(np.float32)
-    pts = dl[rr, cc] * r[:, None]
+    r = depth[rr, cc] + rng.normal(0.0, noise, len(rr)).astype(np.float32)
+    pts = dl[:, rr, cc].T * r[:, None]
     bid = ids[rr, cc]
     # intensity: reflectivity x incidence
-    refl = np.where(bid >= 0, _REFLECT[boxes.material[np.maximum(bid, 0)]] if len(boxes) else 0.0, 0.0)
-    gsel = bid < 0
+    refl = np.zeros(len(rr), np.float32)
+    bsel = bid >= 0
+    refl[bsel] = _REFLECT[boxes.material[bid[bsel]]]
+    gsel = ~bsel
+    wz = dirs[2, rr, cc]
     if gsel.any():
-        wd = dirs[rr[gsel], cc[gsel]]
-        gx = o[0] + r[gsel] * wd[:, 0]
-        gy = o[1] + r[gsel] * wd[:, 1]
+        gx = o[0] + r[gsel] * dirs[0, rr[gsel], cc[gsel]]
+        gy = o[1] + r[gsel] * dirs[1, rr[gsel], cc[gsel]]
         refl[gsel] = _GROUND_REFLECT[layout.ground_class(gx, gy)]
-    cosi = np.abs(dirs[rr, cc, 2])
-    cosi = np.where(gsel, cosi, 0.7)
+    cosi = np.where(gsel, np.abs(wz), 0.7)
     inten = np.clip(refl * (0.5 + 0.5 * cosi) + rng.normal(0, 2.0, len(rr)), 0, 255)
     out = np.empty((len(rr), 5), np.float32)
     out[:, :3] = pts
     out[:, 3] = inten
     out[:, 4] = rr
     return out, bid
-
-
-def rot_from_quat(q):
-    return quat_to_rot(q)
