@@ -118,6 +118,52 @@ def _records_problem(table: list, name: str, path: str,
     return None
 
 
+#: (table, field) -> referenced table; the links the devkit follows while indexing.
+FOREIGN_KEYS = {
+    ('instance', 'category_token'): 'category',
+    ('calibrated_sensor', 'sensor_token'): 'sensor',
+    ('scene', 'log_token'): 'log',
+    ('scene', 'first_sample_token'): 'sample',
+    ('scene', 'last_sample_token'): 'sample',
+    ('sample', 'scene_token'): 'scene',
+    ('sample_data', 'sample_token'): 'sample',
+    ('sample_data', 'ego_pose_token'): 'ego_pose',
+    ('sample_data', 'calibrated_sensor_token'): 'calibrated_sensor',
+    ('sample_annotation', 'sample_token'): 'sample',
+    ('sample_annotation', 'instance_token'): 'instance',
+    ('sample_annotation', 'visibility_token'): 'visibility',
+    ('sample_annotation', 'attribute_tokens'): 'attribute',
+}
+
+
+def _reference_problem(table_root: str) -> Optional[NuScenesTableError]:
+    """First record whose token field points nowhere (only called after a failure)."""
+    tables = {}
+    for name in REQUIRED_FIELDS:
+        with open(osp.join(table_root, f'{name}.json')) as f:
+            tables[name] = json.load(f)
+    tokens = {name: {r['token'] for r in recs} for name, recs in tables.items()}
+    fix = ('repair the reference or re-extract the tables from the nuScenes archive / '
+           'regenerate the synthetic world')
+    for (name, field), target in FOREIGN_KEYS.items():
+        for i, rec in enumerate(tables[name]):
+            values = rec[field] if isinstance(rec[field], list) else [rec[field]]
+            for value in values:
+                if value not in tokens[target] and not (value == '' and field in (
+                        'first_sample_token', 'last_sample_token')):
+                    return NuScenesTableError(
+                        f'record {i} (token {rec["token"]!r}) of table {name!r}: {field} '
+                        f'{value!r} is not a token of table {target!r}',
+                        osp.join(table_root, f'{name}.json'), fix)
+    mapped = {t for rec in tables['map'] for t in rec['log_tokens']}
+    for i, rec in enumerate(tables['log']):
+        if rec['token'] not in mapped:
+            return NuScenesTableError(
+                f'log {i} (token {rec["token"]!r}, {rec["location"]}) is not listed in any '
+                "map record's log_tokens", osp.join(table_root, 'map.json'), fix)
+    return None
+
+
 def load_nuscenes(dataroot, version: str = 'v1.0-mini', verbose: bool = False):
     """Load a nuScenes release with the devkit, turning any problem into one clear error.
 
@@ -161,6 +207,9 @@ def load_nuscenes(dataroot, version: str = 'v1.0-mini', verbose: bool = False):
             problem = _table_problem(table_root, name)
             if problem is not None:
                 raise problem from None
+        problem = _reference_problem(table_root)
+        if problem is not None:
+            raise problem from None
         raise NuScenesTableError(
             f'the devkit failed to index the tables ({type(err).__name__}: {err}); '
             'a record probably references a token that does not exist', table_root,

@@ -22,6 +22,7 @@ from mmdet3d.datasets.transforms import (LoadAnnotations3D,
                                          LoadPointsFromFile,
                                          LoadPointsFromMultiSweeps)
 from mmengine.fileio import exists, get
+from PIL import Image
 
 from holodrive.registry import TRANSFORMS
 from ..errors import CorruptSampleError, MissingSampleError
@@ -132,10 +133,11 @@ class LoadSweepsChecked(LoadPointsFromMultiSweeps):
     def transform(self, results: dict) -> dict:
         points = results['points']
         points.tensor[:, 4] = 0
-        parts = [points]
+        key = points.tensor.numpy()
+        parts = [key]
         sweeps = results.get('lidar_sweeps') or []
         if not sweeps and self.pad_empty_sweeps:
-            pad = self._remove_close(points) if self.remove_close else points
+            pad = self._remove_close(key) if self.remove_close else key
             parts += [pad] * self.sweeps_num
         for idx in self._choose(len(sweeps)):
             sweep = sweeps[idx]
@@ -151,8 +153,9 @@ class LoadSweepsChecked(LoadPointsFromMultiSweeps):
             xyz = sweep_pts[:, :3].astype(np.float64)
             sweep_pts[:, :3] = xyz @ sensor2lidar[:3, :3].T + sensor2lidar[:3, 3]
             sweep_pts[:, 4] = results['timestamp'] - sweep['timestamp']
-            parts.append(points.new_point(sweep_pts))
-        points = points.cat(parts)
+            parts.append(sweep_pts[:, :key.shape[1]])
+        # one concatenation in numpy, one tensor copy
+        points = points.new_point(np.concatenate(parts, axis=0))
         results['points'] = points[:, self.use_dim]
         return results
 
@@ -163,7 +166,8 @@ class LoadMultiViewImagesChecked(LoadMultiViewImageFromFiles):
 
     Checks that every ``results['images'][cam]['img_path']`` exists, decodes and,
     when the info records the image size, has that size (a resized image would
-    silently break ``cam2img``).
+    silently break ``cam2img``; mmdet3d would pad it to the largest view). The size
+    check reads the image header (``check_size=False`` skips it).
     """
 
     def __init__(self, num_views: int = 6, check_size: bool = True, **kwargs):
@@ -172,23 +176,28 @@ class LoadMultiViewImagesChecked(LoadMultiViewImageFromFiles):
 
     def transform(self, results: dict) -> dict:
         for item in results['images'].values():
-            if not exists(item['img_path'], backend_args=self.backend_args):
-                raise MissingSampleError('camera image not found', item['img_path'],
-                                         _IMAGE_FIX)
+            path = item['img_path']
+            if not exists(path, backend_args=self.backend_args):
+                raise MissingSampleError('camera image not found', path, _IMAGE_FIX)
+            if self.check_size and item.get('height') and item.get('width'):
+                # header only; must happen before the parent pads views to one size
+                buf = get(path, backend_args=self.backend_args)
+                try:
+                    with Image.open(io.BytesIO(buf)) as im:
+                        width, height = im.size
+                except (OSError, ValueError, SyntaxError):
+                    raise CorruptSampleError('camera image cannot be decoded (truncated or '
+                                             'not an image)', path, _IMAGE_FIX) from None
+                if (height, width) != (item['height'], item['width']):
+                    raise CorruptSampleError(
+                        f'camera image is {width}x{height} but the info file says '
+                        f"{item['width']}x{item['height']} (cam2img would be wrong)",
+                        path, _IMAGE_FIX)
         try:
-            results = super().transform(results)
+            return super().transform(results)
         except Exception:
             self._diagnose(results)
             raise
-        if self.check_size:
-            for item, img in zip(results['images'].values(), results['img']):
-                want = (item.get('height'), item.get('width'))
-                if None not in want and tuple(img.shape[:2]) != tuple(want):
-                    raise CorruptSampleError(
-                        f'camera image is {img.shape[1]}x{img.shape[0]} but the info '
-                        f'file says {want[1]}x{want[0]} (cam2img would be wrong)',
-                        item['img_path'], _IMAGE_FIX)
-        return results
 
     def _diagnose(self, results: dict) -> None:
         for item in results['images'].values():
