@@ -138,28 +138,58 @@ def test_adjacent_frames_clamp_and_drop_at_scene_boundaries(tiny_world, val_set)
     assert two_back['offset'] == -2 and two_back['info']['frame_idx'] == 0
 
 
-def test_map_raster_matches_the_map_polygons(tiny_world, val_set, items):
+@pytest.mark.parametrize('frame,x_range,y_range,res', [
+    ('lidar', (-50, 50), (-50, 50), 0.5),     # the grid of the packed item
+    ('ego', (-10, 50), (-20, 20), 0.25),      # asymmetric, finer, ego frame
+])
+def test_map_raster_matches_the_map_polygons(tiny_world, val_set, frame, x_range, y_range,
+                                             res):
     from shapely.geometry import Point
     from shapely.ops import unary_union
 
+    from holodrive.datasets.transforms import RasterizeMapBEV
+
     info = val_set.get_data_info(0)
-    map_bev = items[0]['inputs']['map_bev'].numpy()
-    assert map_bev.shape == (len(MAP_LAYERS), 200, 200) and map_bev.dtype == np.uint8
+    out = RasterizeMapBEV(x_range=x_range, y_range=y_range, resolution=res,
+                          frame=frame)(dict(info))
+    grid = out['bev_grid']
+    map_bev = out['map_bev']
+    assert map_bev.shape == (len(MAP_LAYERS),) + grid.shape and map_bev.dtype == np.uint8
     road = map_bev[MAP_LAYERS.index('drivable_area')]
     assert road.mean() > 0.01, 'road around the ego'
+    assert map_bev[MAP_LAYERS.index('lane_divider')].any() or \
+        map_bev[MAP_LAYERS.index('road_divider')].any(), 'line layers are drawn'
     nusc_map = get_nusc_map(tiny_world.root, info['location'])
     polygons = unary_union([nusc_map.extract_polygon(t) for rec in nusc_map.drivable_area
                             for t in rec['polygon_tokens']])
-    grid = BEVGrid(resolution=0.5)
     xs, ys = grid.cell_centres()
-    l2g = _l2g(info)
+    pose = np.asarray(info['ego2global'])
+    if frame == 'lidar':
+        pose = _l2g(info)
     rng = np.random.default_rng(0)
-    rows, cols = rng.integers(0, 200, 400), rng.integers(0, 200, 400)
+    rows = rng.integers(0, grid.height, 400)
+    cols = rng.integers(0, grid.width, 400)
     agree = 0
     for r, c in zip(rows, cols):
-        g = l2g @ np.array([xs[c], ys[r], 0.0, 1.0])
+        g = pose @ np.array([xs[c], ys[r], 0.0, 1.0])
         agree += int(polygons.contains(Point(g[0], g[1]))) == road[r, c]
     assert agree / len(rows) > 0.97     # only cells on the polygon borders may differ
+
+
+def test_packed_map_raster_and_shapely2_lines(items):
+    from shapely.geometry import LineString, MultiLineString
+
+    from holodrive.datasets.transforms.bev import _patched_explorer_cls
+
+    assert tuple(items[0]['inputs']['map_bev'].shape) == (len(MAP_LAYERS), 200, 200)
+    # a divider that leaves and re-enters the patch is a MultiLineString: the devkit's
+    # mask_for_lines cannot iterate it under shapely 2, the patched explorer can
+    lines = MultiLineString([[(1, 1), (8, 1)], [(1, 6), (8, 6)]])
+    mask = _patched_explorer_cls().mask_for_lines(lines, np.zeros((10, 10), np.uint8))
+    assert mask[1, 4] == 1 and mask[6, 4] == 1 and mask[3, 4] == 0
+    mask = _patched_explorer_cls().mask_for_lines(LineString([(0, 2), (9, 2)]),
+                                                  np.zeros((10, 10), np.uint8))
+    assert mask[2].sum() == 10
 
 
 def test_box_layout_covers_box_centres(items):
@@ -319,3 +349,18 @@ def test_stream_cache_is_rebuilt_when_the_info_file_changes(tiny_world, tmp_path
     _replicated_info_file(tiny_world.infos['train'], pkl, 7)
     second = open_info_stream(pkl)
     assert len(second) == 7 and second[6]['token'] == 'tok6'
+
+
+def test_subsets_keep_file_rows_and_class_balancing_works(tiny_world):
+    from mmdet3d.datasets import CBGSDataset
+
+    root = str(tiny_world.root)
+    ds = NuScenesSceneDataset(root, 'nuscenes_infos_val.pkl', indices=[3, 1])
+    assert len(ds) == 2
+    # sample_idx stays the row in the info file: what NuScenesMetric looks up
+    assert [ds.get_data_info(i)['sample_idx'] for i in range(2)] == [3, 1]
+    sub = ds.get_subset([1])
+    assert len(sub) == 1 and sub.get_data_info(0)['sample_idx'] == 1 and len(ds) == 2
+    balanced = CBGSDataset(dataset=NuScenesSceneDataset(root, 'nuscenes_infos_train.pkl'))
+    assert len(balanced) >= len(balanced.dataset)
+    assert balanced.get_data_info(0)['token']

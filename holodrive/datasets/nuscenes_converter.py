@@ -318,17 +318,16 @@ def _instances(nusc, sample: dict, ego2global: np.ndarray,
         det_name = category_to_detection_name(category)
         label = DETECTION_CLASSES.index(det_name) if det_name in DETECTION_CLASSES else -1
         attrs = [nusc.get('attribute', t)['name'] for t in ann['attribute_tokens']]
-        attr_label = NUS_ATTRIBUTES.index(attrs[0]) if attrs and attrs[0] in \
-            NUS_ATTRIBUTES else NUS_ATTRIBUTES.index('None')
+        attr = attrs[0] if attrs and attrs[0] in NUS_ATTRIBUTES else 'None'
         num_lidar, num_radar = int(ann['num_lidar_pts']), int(ann['num_radar_pts'])
+        yaw = float(box.orientation.yaw_pitch_roll[0])
         instances.append(dict(
-            bbox_3d=[float(v) for v in box.center] + [float(l), float(w), float(h),
-                                                     float(box.orientation.yaw_pitch_roll[0])],
+            bbox_3d=[float(v) for v in box.center] + [float(l), float(w), float(h), yaw],
             bbox_label=label, bbox_label_3d=label,
             velocity=[float(velocity[0]), float(velocity[1])],
             num_lidar_pts=num_lidar, num_radar_pts=num_radar,
             bbox_3d_isvalid=bool(num_lidar + num_radar > 0),
-            attr_label=attr_label,
+            attr_label=NUS_ATTRIBUTES.index(attr),
             instance_token=ann['instance_token'],
             instance_id=nusc.getind('instance', ann['instance_token']),
             ann_token=ann_token, category_name=category,

@@ -241,4 +241,3 @@ class NuScenesSceneDataset(NuScenesDataset):
 
 def _lidar2global(info: dict) -> np.ndarray:
     return np.asarray(info['ego2global']) @ np.asarray(info['lidar_points']['lidar2ego'])
-

@@ -124,6 +124,10 @@ def get_nusc_map(data_root: str, location: str):
                                          path, fix)
             try:
                 nusc_map = NuScenesMap(dataroot=key[0], map_name=location)
+            except AssertionError:
+                raise NuScenesTableError(
+                    f'unknown map location {location!r} (the devkit knows only the four '
+                    'nuScenes maps)', path, 'fix log.location in log.json') from None
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise NuScenesTableError(f'malformed map expansion JSON ({type(e).__name__}'
                                          f': {e})', path, fix) from None
