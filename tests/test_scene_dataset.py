@@ -236,24 +236,49 @@ def test_lidar_depth_maps_hit_plausible_pixels(val_set, items):
             assert (vv[inside][ground] > k[1, 2]).mean() > 0.9, cam
 
 
-def test_sweeps_are_moved_exactly_into_the_keyframe(val_set):
-    from holodrive.datasets.transforms import LoadSweepsChecked, read_points_checked
+def test_sweeps_are_moved_exactly_into_the_keyframe(val_set, tmp_path):
+    from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
     from mmdet3d.structures import LiDARPoints
+
+    from holodrive.datasets.transforms import LoadSweepsChecked, read_points_checked
 
     info = val_set.get_data_info(len(val_set) - 1)
     sweep = info['lidar_sweeps'][0]
     raw = read_points_checked(sweep['lidar_points']['lidar_path'], 5).reshape(-1, 5)
     key = read_points_checked(info['lidar_points']['lidar_path'], 5).reshape(-1, 5)
-    results = dict(points=LiDARPoints(key.copy(), points_dim=5),
-                   timestamp=info['timestamp'], lidar_sweeps=[sweep])
-    out = LoadSweepsChecked(sweeps_num=1, use_dim=[0, 1, 2, 3, 4]).transform(results)
-    moved = out['points'].tensor.numpy()[len(key):]
+
+    def merged(transform, sweeps):
+        results = dict(points=LiDARPoints(key.copy(), points_dim=5),
+                       timestamp=info['timestamp'], lidar_sweeps=sweeps)
+        return transform(results)['points'].tensor.numpy()[len(key):]
+
+    ours = LoadSweepsChecked(sweeps_num=1, use_dim=[0, 1, 2, 3, 4])
+    moved = merged(ours, [sweep])
     # reference: sweep LiDAR -> global (its own poses) -> key-frame LiDAR
     sweep_l2g = np.asarray(sweep['ego2global']) @ np.asarray(sweep['lidar_points']['lidar2ego'])
     ref = np.linalg.inv(_l2g(info)) @ sweep_l2g
-    expected = raw[:, :3] @ ref[:3, :3].T + ref[:3, 3]
-    np.testing.assert_allclose(moved[:, :3], expected, atol=1e-3)
+    np.testing.assert_allclose(moved[:, :3], raw[:, :3] @ ref[:3, :3].T + ref[:3, 3],
+                               atol=1e-3)
     np.testing.assert_allclose(moved[:, 4], info['timestamp'] - sweep['timestamp'])
+
+    # a turning ego (sweep rotated 10 deg, 5 m behind): p' = R p + t exactly, while
+    # mmdet3d's LoadPointsFromMultiSweeps adds R^T t instead of t
+    yaw = np.radians(10)
+    sensor2lidar = np.eye(4)
+    sensor2lidar[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+    sensor2lidar[:3, 3] = [0.0, -5.0, 0.0]
+    turned = dict(sweep, sensor2lidar=sensor2lidar.tolist())
+    turned['lidar_points'] = dict(sweep['lidar_points'],
+                                  lidar2sensor=np.linalg.inv(sensor2lidar).tolist())
+    expected = raw[:, :3] @ sensor2lidar[:3, :3].T + sensor2lidar[:3, 3]
+    np.testing.assert_allclose(merged(ours, [turned])[:, :3], expected, atol=1e-3)
+    without_s2l = dict(turned)
+    del without_s2l['sensor2lidar']    # official mmdet3d infos: only lidar2sensor
+    np.testing.assert_allclose(merged(ours, [without_s2l])[:, :3], expected, atol=1e-3)
+    upstream = merged(LoadPointsFromMultiSweeps(sweeps_num=1, use_dim=[0, 1, 2, 3, 4]),
+                      [turned])
+    offset = np.linalg.norm(upstream[:, :3] - expected, axis=1)
+    assert np.allclose(offset, 2 * 5.0 * np.sin(yaw / 2), atol=1e-3)   # 0.87 m
 
 
 def test_dataset_pickles_small_and_survives_dataloader_workers(val_set):
