@@ -23,8 +23,8 @@ model = dict(
 
 class_names = {{_base_.class_names}}
 train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
     dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
@@ -38,8 +38,8 @@ train_pipeline = [
     dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True, test_mode=True),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='Pack3DDetInputs', keys=['points'])

@@ -1,5 +1,6 @@
-# LiDAR-only 3D detection on a nuScenes-format world (synthetic by default; real
-# nuScenes works the same: point data_root at it and run tools/create_data.py nuscenes).
+# LiDAR-only 3D detection on a nuScenes-format world (synthetic by default; for real nuScenes
+# point data_root at it and run tools/create_data.py nuscenes). The *Checked loaders raise one
+# clear error naming a corrupt or missing file and apply the exact sweep-to-keyframe transform.
 dataset_type = 'NuScenesSceneDataset'
 data_root = 'data/synthetic/'
 class_names = ['car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
@@ -12,8 +13,8 @@ sweeps_num = 9
 backend_args = None
 
 train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
     dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
@@ -27,8 +28,8 @@ train_pipeline = [
     dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadPointsFromMultiSweeps', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
+    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True, test_mode=True),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='Pack3DDetInputs', keys=['points'])
