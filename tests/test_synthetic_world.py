@@ -260,7 +260,7 @@ def _table_bytes(root, version):
 def test_determinism(tmp_path):
     from holodrive.datasets.synthetic import generate_world
     kw = dict(num_scenes=1, samples_per_scene=2, image_size=(64, 36), lidar_sweeps_per_sample=1,
-              export_2d=False, progress=False)
+              camera_sweeps_per_sample=1, export_2d=False, progress=False)
     a = generate_world(tmp_path / 'a', seed=3, **kw)
     b = generate_world(tmp_path / 'b', seed=3, **kw)
     c = generate_world(tmp_path / 'c', seed=4, **kw)
@@ -269,8 +269,21 @@ def test_determinism(tmp_path):
     assert ta['sample_annotation'] != tc['sample_annotation'] and ta['sample'] != tc['sample']
     tok = json.loads(ta['sample'])[0]['token']
     assert len(tok) == 32 and int(tok, 16) >= 0
-    name = json.loads(ta['sample_data'])[0]['filename']
-    assert open(os.path.join(a.root, name), 'rb').read() == open(os.path.join(b.root, name), 'rb').read()
+    for rec in json.loads(ta['sample_data'])[::5]:
+        name = rec['filename']
+        assert open(os.path.join(a.root, name), 'rb').read() == open(os.path.join(b.root, name), 'rb').read()
+    # sweeps are chained before each keyframe, with their own ego poses
+    from nuscenes.nuscenes import NuScenes
+    nusc = NuScenes(version=a.version, dataroot=a.root, verbose=False)
+    for ch in list(CAMERA_NAMES) + [LIDAR_NAME]:
+        sd = nusc.get('sample_data', nusc.sample[-1]['data'][ch])
+        chain = []
+        while sd['prev']:
+            sd = nusc.get('sample_data', sd['prev'])
+            chain.append(sd)
+        assert [r['is_key_frame'] for r in chain] == [False, True, False]
+        assert len({r['ego_pose_token'] for r in chain}) == 3
+        assert all(r['filename'].startswith('sweeps/' if not r['is_key_frame'] else 'samples/') for r in chain)
 
 
 def test_trainval_naming():

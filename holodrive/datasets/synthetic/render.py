@@ -231,7 +231,14 @@ def _patterns(boxes, bid, axis, lp):
     car = (mat == M_CAR) & side & (n[:, 2] > 0.2) & (np.abs(n[:, 0]) < 0.8)
     bus = (mat == M_BUS) & side & (n[:, 2] > -0.05) & (n[:, 2] < 0.6) & (np.abs(n[:, 0]) < 0.93)
     truck = (mat == M_TRUCK) & side & (n[:, 2] > 0.25) & (n[:, 0] > 0.6)
-    base[car | bus | truck] = glass
+    # front / rear screens on the end faces, tail lights at the back
+    end = axis == 0
+    screen = end & (n[:, 2] > 0.25) & (np.abs(n[:, 1]) < 0.8) & ((mat == M_CAR) | (mat == M_BUS) |
+                                                                 ((mat == M_TRUCK) & (n[:, 0] > 0)))
+    base[car | bus | truck | screen] = glass
+    tail = end & (n[:, 0] < 0) & (n[:, 2] > -0.35) & (n[:, 2] < -0.05) & (np.abs(n[:, 1]) > 0.6) & \
+        ((mat == M_CAR) | (mat == M_BUS) | (mat == M_TRUCK))
+    base[tail] = np.array([200, 20, 20], np.float32)
     veh = (mat == M_CAR) | (mat == M_TRUCK) | (mat == M_BUS) | (mat == M_CYCLE)
     wheel = veh & (axis == 1) & (n[:, 2] < -0.55) & (np.abs(np.abs(n[:, 0]) - 0.62) < 0.16)
     base[wheel] = 25.0

@@ -71,7 +71,7 @@ def _regions(region):
 
 def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_size=(800, 450),
                    lidar_sweeps_per_sample=9, camera_sweeps_per_sample=0, export_2d=True, progress=True,
-                   save_aux=True):
+                   save_aux=True, num_workers=1):
     """Generate a synthetic driving world as a nuScenes release under ``root_path``.
 
     Args:
@@ -86,6 +86,8 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
         export_2d: also write COCO (``coco/``) and ADE20K-layout (``ade/``) exports.
         progress: show a tqdm bar.
         save_aux: write per-pixel instance masks and scene descriptions under ``synthetic_aux/``.
+        num_workers: scenes simulated in parallel processes (results are merged in scene order,
+            so the output does not depend on it).
     """
     t_start = time.perf_counter()
     root = os.path.abspath(str(root_path))
@@ -97,6 +99,10 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
     val_names = set(split.get('mini_val', split.get('val')))
     tokens = TokenGen(seed, 0, 0)
     vocab = vocabulary(tokens)
+    from ..constants import CAMERA_NAMES, LIDAR_NAME
+    for kind in ('samples', 'sweeps'):
+        for ch in list(CAMERA_NAMES) + [LIDAR_NAME]:
+            os.makedirs(os.path.join(root, kind, ch), exist_ok=True)
     tables = TableWriter(os.path.join(root, version))
     for t in ('category', 'attribute', 'visibility', 'sensor'):
         tables.add(t, vocab[t])
@@ -134,9 +140,15 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
     log_by_loc, tiles = {}, {}
     num_samples = num_ann = num_sd = num_inst = 0
     stats = dict(camera_s=0.0, lidar_s=0.0, camera_images=0, lidar_sweeps=0)
-    bar = tqdm(specs, desc='synthetic world', unit='scene', disable=not progress)
-    for spec in bar:
-        res = simulate_scene(spec)
+    pool = None
+    if num_workers > 1 and len(specs) > 1:
+        import multiprocessing as mp
+        pool = mp.get_context('fork').Pool(min(num_workers, len(specs)))
+        results = pool.imap(simulate_scene, specs, chunksize=1)
+    else:
+        results = map(simulate_scene, specs)
+    bar = tqdm(zip(specs, results), total=len(specs), desc='synthetic world', unit='scene', disable=not progress)
+    for spec, res in bar:
         for t, recs in res['tables'].items():
             tables.add(t, recs)
         maps.add(res['location'], *res['map'])
@@ -150,6 +162,9 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
         num_inst += len(res['tables']['instance'])
         for k in stats:
             stats[k] += res['stats'][k]
+    if pool is not None:
+        pool.close()
+        pool.join()
     # map records + semantic priors
     map_recs = []
     for loc in LOCATIONS:
