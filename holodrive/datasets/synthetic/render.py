@@ -7,6 +7,7 @@ for the spinning LiDAR). Depth-correct occlusion comes from a per-ray nearest-hi
 import math
 
 import numpy as np
+from PIL import ImageDraw
 
 from . import layout as L
 from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
@@ -143,9 +144,40 @@ _SKY_LOW = np.array([205, 218, 232], np.float32)
 _SKY_HIGH = np.array([95, 145, 212], np.float32)
 
 
-def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun):
+def _hull(pts):
+    """Convex hull (counter-clockwise) of a few 2D points (monotone chain)."""
+    pts = sorted(map(tuple, pts))
+    lower, upper = [], []
+    for seq, out in ((pts, lower), (pts[::-1], upper)):
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1]) -
+                                     (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+    return lower[:-1] + upper[:-1]
+
+
+def draw_shadows(img, layout, centers, sizes, yaws, sun):
+    """Rasterise the ground shadows of boxes (sun direction ``sun``) into the PIL image ``img``
+    aligned with the layout's ground raster (255 = shadow)."""
+    draw = ImageDraw.Draw(img)
+    x0, y0 = layout.origin
+    k = -np.asarray(sun[:2], np.float64) / max(float(sun[2]), 0.2)
+    for (cx, cy, cz), (bw, bl, bh), yaw in zip(centers, sizes, yaws):
+        c, s = math.cos(yaw), math.sin(yaw)
+        lx = np.array([1, -1, -1, 1]) * bl / 2
+        ly = np.array([1, 1, -1, -1]) * bw / 2
+        fx, fy = cx + c * lx - s * ly, cy + s * lx + c * ly
+        top = cz + bh / 2
+        pts = np.concatenate([np.stack([fx, fy], 1), np.stack([fx + k[0] * top, fy + k[1] * top], 1)])
+        draw.polygon([((x - x0) / L.RASTER_RES, (y - y0) / L.RASTER_RES) for x, y in _hull(pts)], fill=255)
+    return img
+
+
+def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun, shadow=None):
     """Render one camera. ``cam_rot``/``cam_trans``: camera -> global.
 
+    ``shadow``: optional (H, W) ground shadow raster aligned with ``layout.raster``.
     Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8 ADE labels,
     counts (M,) pixels covered by each box ignoring occlusion).
     """
@@ -193,7 +225,16 @@ def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun):
     noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
     palette = _GROUND_COLORS if layout.rht else _GROUND_COLORS_WHITE_DIVIDER
     gshade = 0.55 + 0.45 * float(sun[2])
-    rgb[gsel] = palette[gcls] * ((0.9 + 0.2 * noise) * gshade)[:, None]
+    gfac = (0.9 + 0.2 * noise) * gshade
+    if shadow is not None:
+        hh, ww = shadow.shape
+        c2 = np.floor((gx - layout.origin[0]) / L.RASTER_RES).astype(np.int64)
+        r2 = np.floor((gy - layout.origin[1]) / L.RASTER_RES).astype(np.int64)
+        ok = (c2 >= 0) & (c2 < ww) & (r2 >= 0) & (r2 < hh)
+        dark = np.zeros(len(gx), bool)
+        dark[ok] = shadow[r2[ok], c2[ok]] > 0
+        gfac = np.where(dark, gfac * 0.58, gfac)
+    rgb[gsel] = palette[gcls] * gfac[:, None]
     sem[gsel] = GROUND_SEM[gcls]
     bsel = ids >= 0
     if bsel.any():

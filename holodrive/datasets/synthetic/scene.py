@@ -85,6 +85,18 @@ class _World:
         states = [a.state(times) for a in agents]
         self.tab = [np.array([st[k] for st in states]).reshape(len(agents), len(times)) for k in range(5)]
 
+    def shadow(self, t, sun):
+        """Ground shadow raster at ``t`` (static scenery drawn once, agents per instant)."""
+        if getattr(self, '_static_shadow', None) is None:
+            h, w = self.layout.raster.shape
+            self._static_shadow = R.draw_shadows(Image.new('L', (w, h), 0), self.layout, self.s_centers,
+                                                 self.s_sizes, self.s_yaws, sun)
+        img = self._static_shadow.copy()
+        x, y, yaw, _, ex = self.state(t)
+        sel = np.nonzero(ex.astype(bool))[0]
+        centers = np.stack([x[sel], y[sel], self.a_sizes[sel, 2] / 2], 1)
+        return np.asarray(R.draw_shadows(img, self.layout, centers, self.a_sizes[sel], yaw[sel], sun))
+
     def state(self, t):
         """x, y, yaw, speed, exists of all agents at ``t`` (one of the precomputed times)."""
         j = self.col[float(t)]
@@ -281,12 +293,15 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
 
     for k_, t, key in cam_times:
         boxes, owner = world.boxes(t)
+        t0 = time.perf_counter()
+        shadow = world.shadow(t, sun)
+        stats['camera_s'] += time.perf_counter() - t0
         exy = ego.state([t])
         for ch in CAMERA_NAMES:
             t0 = time.perf_counter()
             c = rig[ch]
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), c)
-            out = R.render_camera(layout, boxes, c['K'], rot, trans, W, H, sun)
+            out = R.render_camera(layout, boxes, c['K'], rot, trans, W, H, sun, shadow)
             buf = io.BytesIO()
             Image.fromarray(out['rgb']).save(buf, format='JPEG', quality=90)
             jpg = buf.getvalue()
