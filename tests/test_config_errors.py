@@ -30,7 +30,7 @@ def test_tiny_config_is_valid():
     ({'model.pts_bbox_head.num_clases': 3},
      "model.pts_bbox_head.num_clases: CenterHead has no argument 'num_clases'"),
     ({'train_dataloader.dataset.pipeline.0.load_dimm': 5},
-     "train_dataloader.dataset.pipeline[0].load_dimm: LoadPointsFromFile has no argument 'load_dimm' "
+     "train_dataloader.dataset.pipeline[0].load_dimm: LoadPointsChecked has no argument 'load_dimm' "
      "(did you mean 'load_dim'?)"),
     ({'optim_wrapper.optimizer.type': 'AdamWW'}, "optim_wrapper.optimizer.type: 'AdamWW'"),
 ])

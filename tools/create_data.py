@@ -24,6 +24,8 @@ def parse_args(argv=None):
     syn.add_argument('--samples-per-scene', type=int, default=20, help='keyframes (2 Hz) per scene')
     syn.add_argument('--image-size', type=int, nargs=2, default=(800, 450), metavar=('W', 'H'))
     syn.add_argument('--no-2d-export', action='store_true', help='skip the COCO / ADE20K exports')
+    syn.add_argument('--workers', type=int, default=1,
+                     help='scenes simulated in parallel processes (output is identical)')
     syn.add_argument('--max-sweeps', type=int, default=10, help='LiDAR sweeps kept per info record')
     nus = sub.add_parser('nuscenes', help='write info files for a nuScenes release')
     nus.add_argument('--root-path', required=True, help='nuScenes data root (holds v1.0-*/)')
@@ -44,7 +46,8 @@ def main(argv=None):
         summary = generate_world(args.root_path, num_scenes=args.num_scenes, seed=args.seed,
                                  samples_per_scene=args.samples_per_scene,
                                  image_size=tuple(args.image_size),
-                                 export_2d=not args.no_2d_export, progress=True)
+                                 export_2d=not args.no_2d_export, progress=True,
+                                 num_workers=args.workers)
         version = summary.version
         print(f'world: {summary.num_samples} keyframes, {summary.num_annotations} annotations '
               f'in {summary.elapsed:.1f} s ({version})')

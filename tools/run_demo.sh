@@ -3,12 +3,12 @@
 #   install -> generate the synthetic nuScenes-format world (+ infos) -> train the tiny
 #   CenterPoint on CPU -> evaluate with the official nuScenes metric -> visualize.
 #   bash tools/run_demo.sh
-# Knobs (environment): SCENES (20), SAMPLES (20 keyframes/scene), EPOCHS (6),
+# Knobs (environment): SCENES (20), SAMPLES (20 keyframes/scene), EPOCHS (8),
 # IMAGE_W/IMAGE_H (800x450), DATA (data/synthetic), WORK (work_dirs/demo).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-SCENES="${SCENES:-20}" SAMPLES="${SAMPLES:-20}" EPOCHS="${EPOCHS:-6}"
+SCENES="${SCENES:-20}" SAMPLES="${SAMPLES:-20}" EPOCHS="${EPOCHS:-8}"
 IMAGE_W="${IMAGE_W:-800}" IMAGE_H="${IMAGE_H:-450}"
 DATA="${DATA:-data/synthetic}" WORK="${WORK:-work_dirs/demo}"
 CONFIG=configs/centerpoint/centerpoint_tiny_synthetic.py
@@ -24,7 +24,7 @@ if [ -f "$DATA/nuscenes_infos_val.pkl" ] && [ -z "${REGENERATE:-}" ]; then
 else
   rm -rf "$DATA"
   $PY tools/create_data.py synthetic --root-path "$DATA" --num-scenes "$SCENES" --seed 0 \
-    --samples-per-scene "$SAMPLES" --image-size "$IMAGE_W" "$IMAGE_H"
+    --samples-per-scene "$SAMPLES" --image-size "$IMAGE_W" "$IMAGE_H" --workers 2
 fi
 
 OPTS=(train_dataloader.dataset.data_root="$DATA/" val_dataloader.dataset.data_root="$DATA/"
@@ -43,5 +43,6 @@ $PY tools/test.py "$CONFIG" "$WORK/epoch_$EPOCHS.pth" --work-dir "$WORK/test" \
 
 step "4/4 visualize: camera views with projected boxes + LiDAR BEV"
 $PY tools/visualize.py --data-root "$DATA" --info "$DATA/nuscenes_infos_val.pkl" \
-  --results "$WORK/test/results/pts_bbox/results_nusc.json" --out-dir "$WORK/vis" --num 3
+  --results "$WORK/test/results/pred_instances_3d/results_nusc.json" --out-dir "$WORK/vis" --num 3 \
+  --open3d
 echo "done: checkpoints and logs in $WORK, pictures in $WORK/vis"
