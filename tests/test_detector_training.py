@@ -1,4 +1,5 @@
 """The tiny CenterPoint on the tiny world: train, kill -9, resume, evaluate, 2-process DDP."""
+import json
 import os
 import signal
 import subprocess
@@ -74,8 +75,17 @@ def test_test_tool_reports_devkit_metrics(tiny_world, full_run, tmp_path):
         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    assert 'NuScenes metric/pred_instances_3d_NuScenes/mAP' in out
-    assert 'NuScenes metric/pred_instances_3d_NuScenes/NDS' in out
+    assert 'NuScenes metric/pred_instances_3d_NuScenes/mAP' in out  # devkit evaluator ran
+    summary = [line for line in proc.stdout.splitlines() if line.startswith('result: ')]
+    assert len(summary) == 2, proc.stdout[-2000:]
+    assert summary[0].startswith('result: mAP ') and ' NDS ' in summary[0]
+    assert summary[1].startswith('result: class AP  car: ')
+    saved = list(tmp_path.glob('*/metrics.json'))
+    assert len(saved) == 1
+    metrics = json.loads(saved[0].read_text())
+    for key in ('mAP', 'NDS', 'car_AP_dist_2.0'):
+        value = metrics[f'NuScenes metric/pred_instances_3d_NuScenes/{key}']
+        assert 0.0 <= value <= 1.0
 
 
 def test_dist_train_runs_tiny_detector_on_two_processes(tiny_world, tmp_path):

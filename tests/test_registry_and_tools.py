@@ -56,3 +56,27 @@ def test_visualize_tool_missing_info_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f'error: {tmp_path / "none.pkl"}: info file not found (run tools/create_data.py)']
+
+
+def test_open3d_render_draws_ground_truth_green_and_predictions_red(tmp_path):
+    """Headless open3d (Vulkan lavapipe, installed by tools/install.sh) renders both box sets."""
+    import cv2
+    import numpy as np
+
+    from holodrive.visualization.open3d_render import render_points
+
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.uniform(-20, 20, (2000, 2)), rng.uniform(-1.5, 0, (2000, 1))], 1)
+    gt = np.array([[5.0, 0.0, -1.0, 4.5, 1.9, 1.6, 0.3]], np.float32)
+    pred = np.array([[-5.0, 5.0, -1.0, 4.5, 1.9, 1.6, -0.4]], np.float32)
+    out = tmp_path / 'points3d.png'
+    assert render_points(points, gt, str(out), pred_boxes_lidar=pred)
+    img = cv2.imread(str(out))
+    assert img.shape == (720, 960, 3)
+    assert (img[0, 0] == 255).all()   # white background, no tone mapping
+    b, g, r = (img[:, :, i].astype(int) for i in range(3))
+    green = np.argwhere(g - np.maximum(r, b) > 60)   # ground-truth edges
+    red = np.argwhere(r - np.maximum(g, b) > 60)     # prediction edges
+    assert len(green) > 30 and len(red) > 30
+    # two separate boxes, 11 m apart in the scene
+    assert np.linalg.norm(green.mean(0) - red.mean(0)) > 50

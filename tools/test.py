@@ -7,6 +7,7 @@ For nuScenes-format data the evaluator is mmdet3d's NuScenesMetric, i.e. the off
 nuscenes-devkit DetectionEval (mAP, NDS and the TP errors).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -40,9 +41,31 @@ def main(argv=None):
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    metrics = Runner.from_cfg(cfg).test()
-    print({k: round(float(v), 4) for k, v in metrics.items()})
+    runner = Runner.from_cfg(cfg)
+    metrics = {k: float(v) for k, v in runner.test().items()}
+    out = os.path.join(runner.log_dir, 'metrics.json')
+    with open(out, 'w') as f:
+        json.dump(metrics, f, indent=1)
+    print(summarize_metrics(metrics))
+    print(f'all {len(metrics)} metrics: {out}')
 
+
+def summarize_metrics(metrics):
+    """Headline metrics in two short lines: mAP / NDS (or the 2D ones) and, for nuScenes,
+    each class's AP averaged over the four distance thresholds (the devkit's class AP)."""
+    names = ('mAP', 'NDS', 'bbox_mAP', 'segm_mAP', 'mIoU', 'aAcc')
+    short = {k.rsplit('/', 1)[-1]: v for k, v in metrics.items()}
+    head = {k: short[k] for k in names if k in short}
+    per_class = {}
+    for key, value in metrics.items():
+        name = key.rsplit('/', 1)[-1]
+        if '_AP_dist_' in name:
+            per_class.setdefault(name.split('_AP_dist_')[0], []).append(value)
+    text = 'result: ' + '  '.join(f'{k} {v:.4f}' for k, v in (head or metrics).items())
+    if per_class:
+        text += '\nresult: class AP  ' + '  '.join(f'{k}: {sum(v) / len(v):.3f}'
+                                          for k, v in per_class.items())
+    return text
 
 if __name__ == '__main__':
     run_cli(main)

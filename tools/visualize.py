@@ -91,7 +91,7 @@ def main(argv=None):
         fig.savefig(stem + '_bev.png')
         if args.open3d:
             from holodrive.visualization.open3d_render import render_points
-            render_points(points, gt, stem + '_points3d.png')
+            render_points(points, gt, stem + '_points3d.png', pred_boxes_lidar=pred)
         print(f'wrote {stem}_cameras.jpg, {stem}_bev.png')
 
 
