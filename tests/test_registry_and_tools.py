@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import holodrive.registry as hreg
 import piip_det.registry as preg
@@ -61,7 +60,6 @@ def test_visualize_tool_missing_info_is_one_line(tmp_path):
 def test_open3d_render_draws_ground_truth_green_and_predictions_red(tmp_path):
     """Headless open3d (Vulkan lavapipe, installed by tools/install.sh) renders both box sets."""
     import cv2
-    import numpy as np
 
     from holodrive.visualization.open3d_render import render_points
 

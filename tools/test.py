@@ -13,9 +13,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 
-from holodrive.engine.cli import import_project, prepare_config, run_cli  # noqa: E402
+from holodrive.engine.cli import (add_runner_args, import_project,  # noqa: E402
+                                  parse_runner_args, prepare_config, run_cli)
 
 
 def parse_args(argv=None):
@@ -23,12 +23,7 @@ def parse_args(argv=None):
     p.add_argument('config', help='config file path')
     p.add_argument('checkpoint', help='checkpoint file (.pth, loaded with weights_only=True)')
     p.add_argument('--work-dir', help='where logs and results go')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(add_runner_args(p), argv)
 
 
 def main(argv=None):
@@ -63,9 +58,10 @@ def summarize_metrics(metrics):
             per_class.setdefault(name.split('_AP_dist_')[0], []).append(value)
     text = 'result: ' + '  '.join(f'{k} {v:.4f}' for k, v in (head or metrics).items())
     if per_class:
-        text += '\nresult: class AP  ' + '  '.join(f'{k}: {sum(v) / len(v):.3f}'
-                                          for k, v in per_class.items())
+        text += '\nresult: class AP  ' + '  '.join(
+            f'{k}: {sum(v) / len(v):.3f}' for k, v in per_class.items())
     return text
+
 
 if __name__ == '__main__':
     run_cli(main)

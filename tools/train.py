@@ -12,10 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 
-from holodrive.engine.cli import (find_resume_checkpoint, import_project,  # noqa: E402
-                                  prepare_config, run_cli)
+from holodrive.engine.cli import (add_runner_args, find_resume_checkpoint,  # noqa: E402
+                                  import_project, parse_runner_args, prepare_config, run_cli)
 
 
 def parse_args(argv=None):
@@ -25,13 +24,7 @@ def parse_args(argv=None):
     p.add_argument('--resume', nargs='?', const='auto', default=None,
                    help='resume from CKPT, or from the newest checkpoint in the work dir')
     p.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                   help='override config keys, e.g. train_cfg.max_epochs=2')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = p.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(add_runner_args(p), argv)
 
 
 def main(argv=None):

@@ -10,6 +10,23 @@ import torch
 from .config_check import ConfigError, check_config, load_config
 
 
+def add_runner_args(parser):
+    """The arguments train.py and test.py share: ``--cfg-options``, ``--launcher``, local rank."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                        help='override config keys, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def parse_runner_args(parser, argv=None):
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass ``--local-rank``."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
 def import_project():
     """Register every HoloDrive / PIIP module and apply the runtime fixes."""
     import holodrive.registry  # noqa: F401  (applies holodrive.compat fixes)
