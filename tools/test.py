@@ -13,7 +13,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
 from holodrive.engine.cli import (add_runner_args, import_project,  # noqa: E402
                                   parse_runner_args, prepare_config, run_cli)
 

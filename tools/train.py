@@ -12,7 +12,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
 from holodrive.engine.cli import (add_runner_args, find_resume_checkpoint,  # noqa: E402
                                   import_project, parse_runner_args, prepare_config, run_cli)
 

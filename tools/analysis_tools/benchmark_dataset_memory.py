@@ -61,7 +61,7 @@ def parse_args(argv=None):
 def write_world_infos(src_pkl: str, dst_pkl: str, num_records: int, samples_per_scene: int) -> int:
     """Repeat ``src_pkl``'s records under fresh tokens into ``dst_pkl``; returns its bytes."""
     with open(src_pkl, 'rb') as f:
-        data = pickle.load(f)  # our own freshly written file
+        data = pickle.load(f)  # an info file made by create_data.py (info files are pickles)
     blobs = [pickle.dumps(r) for r in data['data_list']]
     records = []
     for i in range(num_records):
@@ -111,11 +111,9 @@ def main(argv=None):
                 open_info_stream(pkl)
             for kind in args.loaders:
                 rows[kind, scenes] = measure(kind, root, pkl)
-            if os.path.exists(pkl):
-                os.remove(pkl)
-            stream = pkl[:-4] + '.stream'
-            if os.path.exists(stream):
-                os.remove(stream)
+            for path in (pkl, pkl[:-4] + '.stream'):   # keep at most one world on disk
+                if os.path.exists(path):
+                    os.remove(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
