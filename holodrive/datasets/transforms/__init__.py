@@ -1,21 +1,28 @@
 """HoloDrive data transforms (registered in ``holodrive.registry.TRANSFORMS``).
 
 mmdet3d's own transforms stay available in configs (the registry is a child of
-mmdet3d's); these add what mmdet3d lacks.
+mmdet3d's); these add what mmdet3d lacks. In the ``holodrive`` scope ``GlobalRotScaleTrans``
+and ``RandomFlip3D`` are the geometry-recording subclasses of :mod:`.augment`.
 """
+from .augment import (GlobalRotScaleTrans, MultiViewImageAug, RandomFlip3D, apply_lidar_aug,
+                      ensure_geometry, image_aug_matrix)
 from .bev import (BEVGrid, RasterizeBoxBEV, RasterizeMapBEV, get_nusc_map,
                   rasterize_boxes, rasterize_map)
-from .depth import ProjectLidarDepth, project_depth
+from .captions import GenerateCaption, parse_description
+from .depth import ProjectLidarDepth, depth_bin_targets, min_pool_depth, project_depth
 from .formatting import FilterSceneInstances, PackSceneInputs
+from .layout import ProjectLayoutToCameras
 from .loading import (LoadMultiViewImagesChecked, LoadPointsChecked,
                       LoadSceneAnnotations3D, LoadSweepsChecked,
                       read_points_checked)
 from .temporal import LoadAdjacentFrames
 
 __all__ = [
-    'BEVGrid', 'RasterizeMapBEV', 'RasterizeBoxBEV', 'get_nusc_map', 'rasterize_map',
-    'rasterize_boxes', 'ProjectLidarDepth', 'project_depth', 'FilterSceneInstances',
-    'PackSceneInputs', 'LoadPointsChecked', 'LoadSweepsChecked',
-    'LoadMultiViewImagesChecked', 'LoadSceneAnnotations3D', 'read_points_checked',
-    'LoadAdjacentFrames',
+    'GlobalRotScaleTrans', 'RandomFlip3D', 'MultiViewImageAug', 'apply_lidar_aug',
+    'ensure_geometry', 'image_aug_matrix', 'BEVGrid', 'RasterizeMapBEV', 'RasterizeBoxBEV',
+    'get_nusc_map', 'rasterize_map', 'rasterize_boxes', 'GenerateCaption',
+    'parse_description', 'ProjectLidarDepth', 'project_depth', 'min_pool_depth',
+    'depth_bin_targets', 'FilterSceneInstances', 'PackSceneInputs', 'ProjectLayoutToCameras',
+    'LoadPointsChecked', 'LoadSweepsChecked', 'LoadMultiViewImagesChecked',
+    'LoadSceneAnnotations3D', 'read_points_checked', 'LoadAdjacentFrames',
 ]

@@ -19,6 +19,7 @@ from mmcv.transforms import BaseTransform
 
 from holodrive.registry import TRANSFORMS
 from ..constants import DETECTION_CLASSES, MAP_LAYERS
+from holodrive.utils.geometry import box_footprints
 from ..errors import MissingSampleError, NuScenesTableError
 
 FRAMES = ('lidar', 'ego')
@@ -76,11 +77,18 @@ class BEVGrid:
 
 
 def frame2global(results: dict, frame: str) -> np.ndarray:
-    """4x4 transform of the chosen grid frame into the global frame."""
+    """4x4 map of the chosen grid frame into the global frame, after augmentation.
+
+    ``'lidar'``: ``lidar2global @ inv(lidar_aug_matrix)`` (the augmented LiDAR frame of the
+    points and boxes); ``'ego'``: the same with the ego axes (``@ inv(lidar2ego)``). Without
+    augmentation these are ``ego2global @ lidar2ego`` and ``ego2global``. With a scale or a
+    flip in the augmentation the matrix is not rigid.
+    """
     ego2global = np.asarray(results['ego2global'], dtype=np.float64)
-    if frame == 'ego':
-        return ego2global
-    return ego2global @ np.asarray(results['lidar_points']['lidar2ego'], dtype=np.float64)
+    lidar2ego = np.asarray(results['lidar_points']['lidar2ego'], dtype=np.float64)
+    aug = np.asarray(results.get('lidar_aug_matrix', np.eye(4)), dtype=np.float64)
+    mat = ego2global @ lidar2ego @ np.linalg.inv(aug)
+    return mat @ np.linalg.inv(lidar2ego) if frame == 'ego' else mat
 
 
 # ----------------------------------------------------------------------------- maps
@@ -140,25 +148,34 @@ def rasterize_map(nusc_map, frame2global_mat: np.ndarray, grid: BEVGrid,
                   layers: Sequence[str] = MAP_LAYERS) -> np.ndarray:
     """Map layers on ``grid`` for a frame with pose ``frame2global_mat``.
 
-    Uses ``NuScenesMap.get_map_mask`` with a patch aligned to the frame's yaw (roll
-    and pitch are ignored). Returns uint8 ``(len(layers), H, W)``.
+    Uses ``NuScenesMap.get_map_mask`` with a patch aligned to the frame's yaw (roll and
+    pitch are ignored). The frame may be scaled and/or mirrored (an augmented frame): a
+    scale shrinks or grows the patch, a mirror is undone on the raster rows.
+    Returns uint8 ``(len(layers), H, W)``.
     """
+    mat = np.asarray(frame2global_mat, dtype=np.float64).copy()
+    mirrored = np.linalg.det(mat[:2, :2]) < 0
+    y_range = grid.y_range
+    if mirrored:          # M (x, y) = M' (x, -y): raster the mirrored y range, flip rows
+        mat[:, 1] *= -1
+        y_range = (-grid.y_range[1], -grid.y_range[0])
+    scale = float(np.sqrt(abs(np.linalg.det(mat[:2, :2]))))      # global metres per unit
     r = grid.resolution
     # get_map_mask puts pixel j at patch_min + j * res; shift by half a cell so that
     # pixel j is the cell centred at x_min + (j + 0.5) * res.
     centre = np.array([(grid.x_range[0] + grid.x_range[1]) / 2 + r / 2,
-                       (grid.y_range[0] + grid.y_range[1]) / 2 + r / 2, 0.0, 1.0])
-    centre_global = frame2global_mat @ centre
-    yaw = np.arctan2(frame2global_mat[1, 0], frame2global_mat[0, 0])
+                       (y_range[0] + y_range[1]) / 2 + r / 2, 0.0, 1.0])
+    centre_global = mat @ centre
+    yaw = np.arctan2(mat[1, 0], mat[0, 0])
     patch_box = (centre_global[0], centre_global[1],
-                 grid.y_range[1] - grid.y_range[0], grid.x_range[1] - grid.x_range[0])
+                 (y_range[1] - y_range[0]) * scale, (grid.x_range[1] - grid.x_range[0]) * scale)
     mask = nusc_map.get_map_mask(patch_box, np.degrees(yaw), list(layers),
                                  canvas_size=grid.shape)
     mask = np.asarray(mask, dtype=np.uint8)
     if mask.shape != (len(layers),) + grid.shape:
         raise ValueError(f'map mask has shape {mask.shape}, expected '
                          f'{(len(layers),) + grid.shape}; unknown layer in {layers}?')
-    return mask
+    return np.ascontiguousarray(mask[:, ::-1]) if mirrored else mask
 
 
 @TRANSFORMS.register_module()
@@ -168,10 +185,11 @@ class RasterizeMapBEV(BaseTransform):
     Required keys: ``location``, ``ego2global``, ``lidar_points.lidar2ego`` (frame
     'lidar'), ``data_root`` (set by ``NuScenesSceneDataset``) unless ``data_root``
     is given here. Added keys: ``map_bev`` (uint8 ``(C, H, W)``, channels =
-    ``layers``), ``map_bev_layers``, ``bev_grid`` (the :class:`BEVGrid`).
+    ``layers``), ``map_bev_layers``, ``map_bev_grid`` (the :class:`BEVGrid`; also
+    ``bev_grid``).
 
-    Apply it before 3D augmentations (it follows the recorded pose, not augmented
-    points).
+    Place it after the 3D augmentations: it rasterises in the augmented frame
+    (``lidar_aug_matrix``), so map and box rasters agree.
 
     Args:
         layers: nuScenes map layers (polygon or line); default ``MAP_LAYERS``.
@@ -199,7 +217,8 @@ class RasterizeMapBEV(BaseTransform):
         results['map_bev'] = rasterize_map(nusc_map, frame2global(results, self.frame),
                                            self.grid, self.layers)
         results['map_bev_layers'] = self.layers
-        results['bev_grid'] = self.grid
+        results['map_bev_frame'] = self.frame
+        results['map_bev_grid'] = results['bev_grid'] = self.grid
         return results
 
     def __repr__(self):
@@ -208,20 +227,6 @@ class RasterizeMapBEV(BaseTransform):
 
 
 # ----------------------------------------------------------------------------- boxes
-def box_footprints(boxes: np.ndarray) -> np.ndarray:
-    """``(N, >=7)`` LiDAR boxes ``[x, y, z, l, w, h, yaw, ...]`` -> ``(N, 4, 2)`` BEV corners."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.size == 0:
-        return np.zeros((0, 4, 2))
-    sx = np.array([0.5, 0.5, -0.5, -0.5])
-    sy = np.array([0.5, -0.5, -0.5, 0.5])
-    local = np.stack([boxes[:, 3:4] * sx, boxes[:, 4:5] * sy], axis=-1)   # (N, 4, 2)
-    cos, sin = np.cos(boxes[:, 6])[:, None], np.sin(boxes[:, 6])[:, None]
-    x = local[..., 0] * cos - local[..., 1] * sin + boxes[:, 0:1]
-    y = local[..., 0] * sin + local[..., 1] * cos + boxes[:, 1:2]
-    return np.stack([x, y], axis=-1)
-
-
 def rasterize_boxes(footprints: np.ndarray, channels: np.ndarray, num_channels: int,
                     grid: BEVGrid) -> np.ndarray:
     """Fill ``(N, 4, 2)`` metric footprints into ``(num_channels, H, W)`` uint8."""
@@ -237,6 +242,38 @@ def rasterize_boxes(footprints: np.ndarray, channels: np.ndarray, num_channels: 
     return out
 
 
+def label_to_channel(class_groups, classes) -> np.ndarray:
+    """``(len(classes),)`` int64: the channel (group index) of each label, -1 = none."""
+    unknown = {c for g in class_groups for c in g} - set(classes)
+    if unknown:
+        raise ValueError(f'class_groups name unknown classes {sorted(unknown)}')
+    out = np.full(len(classes), -1, dtype=np.int64)
+    for ch, group in enumerate(class_groups):
+        for name in group:
+            out[list(classes).index(name)] = ch
+    return out
+
+
+def boxes_and_labels(results: dict):
+    """``(N, >=7)`` float64 boxes as ``gt_bboxes_3d.tensor`` (mmdet3d: bottom centre) and
+    ``(N,)`` int64 labels, from ``gt_bboxes_3d`` / ``gt_labels_3d`` or, without them, from
+    ``ann_info`` / ``eval_ann_info``."""
+    if 'gt_bboxes_3d' in results:
+        boxes, labels = results['gt_bboxes_3d'], results['gt_labels_3d']
+    else:
+        ann = results.get('ann_info') or results.get('eval_ann_info') or {}
+        boxes = ann.get('gt_bboxes_3d')
+        labels = ann.get('gt_labels_3d', np.zeros(0, np.int64))
+    if boxes is None:
+        return np.zeros((0, 7)), np.zeros(0, np.int64)
+    tensor = getattr(boxes, 'tensor', boxes)
+    tensor = tensor.numpy() if hasattr(tensor, 'numpy') else np.asarray(tensor)
+    if len(tensor) == 0:
+        tensor = np.zeros((0, 7))
+    return tensor.reshape(len(tensor), -1).astype(np.float64), \
+        np.asarray(labels).reshape(-1).astype(np.int64)
+
+
 @TRANSFORMS.register_module()
 class RasterizeBoxBEV(BaseTransform):
     """Rasterise 3D-box footprints into a BEV layout ``results['box_bev']``.
@@ -244,7 +281,7 @@ class RasterizeBoxBEV(BaseTransform):
     One channel per class group. Boxes come from ``gt_bboxes_3d`` / ``gt_labels_3d``
     (after ``LoadSceneAnnotations3D``; augmented boxes are drawn as augmented) or,
     without them, from ``ann_info`` / ``eval_ann_info``. Added keys: ``box_bev``
-    (uint8 ``(G, H, W)``), ``box_bev_groups``, ``bev_grid``.
+    (uint8 ``(G, H, W)``), ``box_bev_groups``, ``box_bev_grid`` (also ``bev_grid``).
 
     Args:
         class_groups: tuple of tuples of class names; default vehicles /
@@ -261,34 +298,12 @@ class RasterizeBoxBEV(BaseTransform):
             raise ValueError(f'frame must be one of {FRAMES}, got {frame!r}')
         self.class_groups = tuple(tuple(g) for g in class_groups)
         self.classes = tuple(classes)
-        unknown = {c for g in self.class_groups for c in g} - set(self.classes)
-        if unknown:
-            raise ValueError(f'class_groups name unknown classes {sorted(unknown)}')
-        self.label_to_channel = np.full(len(self.classes), -1, dtype=np.int64)
-        for ch, group in enumerate(self.class_groups):
-            for name in group:
-                self.label_to_channel[self.classes.index(name)] = ch
+        self.label_to_channel = label_to_channel(self.class_groups, self.classes)
         self.grid = BEVGrid(x_range, y_range, resolution)
         self.frame = frame
 
-    @staticmethod
-    def _boxes(results: dict):
-        if 'gt_bboxes_3d' in results:
-            boxes, labels = results['gt_bboxes_3d'], results['gt_labels_3d']
-        else:
-            ann = results.get('ann_info') or results.get('eval_ann_info') or {}
-            boxes = ann.get('gt_bboxes_3d')
-            labels = ann.get('gt_labels_3d', np.zeros(0, np.int64))
-        if boxes is None:
-            return np.zeros((0, 7)), np.zeros(0, np.int64)
-        tensor = getattr(boxes, 'tensor', boxes)
-        tensor = tensor.numpy() if hasattr(tensor, 'numpy') else np.asarray(tensor)
-        if len(tensor) == 0:
-            tensor = np.zeros((0, 7))
-        return tensor.reshape(len(tensor), -1), np.asarray(labels).reshape(-1)
-
     def transform(self, results: dict) -> dict:
-        boxes, labels = self._boxes(results)
+        boxes, labels = boxes_and_labels(results)
         footprints = box_footprints(boxes)
         if self.frame == 'ego' and len(boxes):
             lidar2ego = np.asarray(results['lidar_points']['lidar2ego'], dtype=np.float64)
@@ -299,7 +314,7 @@ class RasterizeBoxBEV(BaseTransform):
         results['box_bev'] = rasterize_boxes(footprints, channels, len(self.class_groups),
                                              self.grid)
         results['box_bev_groups'] = self.class_groups
-        results['bev_grid'] = self.grid
+        results['box_bev_grid'] = results['bev_grid'] = self.grid
         return results
 
     def __repr__(self):
