@@ -131,16 +131,21 @@ class SceneDataPreprocessor(Det3DDataPreprocessor):
                 ring_adjacency(cam2lidar.shape[1])).to(self.device)
         return out
 
-    def _adjacent(self, adjacent: List[list], samples, training: bool) -> List[dict]:
-        num = {len(a) for a in adjacent}
-        if len(num) != 1:
-            raise ValueError(f'SceneDataPreprocessor: samples carry {sorted(num)} adjacent '
-                             "frames; use adjacent_policy='clamp' for a fixed number")
+    def _adjacent(self, adjacent: list, samples, training: bool) -> List[dict]:
+        """Batch the neighbours: ``pseudo_collate`` gives one dict of lists per offset;
+        a hand-made batch may give one list of per-offset dicts per sample."""
+        if adjacent and isinstance(adjacent[0], dict):
+            per_offset = adjacent
+        else:
+            num = {len(a) for a in adjacent}
+            if len(num) != 1:
+                raise ValueError(f'SceneDataPreprocessor: samples carry {sorted(num)} '
+                                 "adjacent frames; use adjacent_policy='clamp' for a fixed "
+                                 'number')
+            per_offset = [{key: [a[k][key] for a in adjacent] for key in adjacent[0][k]}
+                          for k in range(num.pop())]
         out = []
-        for k in range(num.pop()):
-            sub_inputs = {}
-            for key in adjacent[0][k]:
-                sub_inputs[key] = [a[k][key] for a in adjacent]
+        for k, sub_inputs in enumerate(per_offset):
             sub_samples = None if samples is None else [s.adjacent[k] for s in samples]
             sub = self.simple_process(dict(inputs=sub_inputs, data_samples=sub_samples),
                                       training)
