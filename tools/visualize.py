@@ -3,7 +3,9 @@
     python tools/visualize.py --data-root data/synthetic --info data/synthetic/nuscenes_infos_val.pkl \
         [--results work_dirs/x/results_nusc.json --score-thr 0.3] [--num 3] --out-dir vis/
 
-Ground truth is green, predictions (a nuScenes results JSON, global frame) red. With
+Ground truth is green, predictions (a nuScenes results JSON, global frame) red. Below the
+camera views: the per-camera layout images (map layers and box classes as the generators see
+them, ``ProjectLayoutToCameras``) and the sample's caption (``GenerateCaption``). With
 ``--open3d`` it also renders the point cloud with open3d's offscreen renderer.
 """
 import argparse
@@ -28,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument('--num', type=int, default=3, help='number of keyframes (evenly spaced)')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--open3d', action='store_true', help='also render points with open3d')
+    p.add_argument('--no-layout', action='store_true',
+                   help='skip the layout images and captions (no map expansion needed)')
     return p.parse_args(argv)
 
 
@@ -62,6 +66,7 @@ def main(argv=None):
         with open(args.results) as f:
             results = json.load(f)['results']
     os.makedirs(args.out_dir, exist_ok=True)
+    layout_ds = None if args.no_layout else layout_dataset(args.data_root, args.info)
     picks = np.linspace(0, len(infos) - 1, min(args.num, len(infos))).round().astype(int)
     for idx in picks:
         info = infos[idx]
@@ -83,6 +88,8 @@ def main(argv=None):
             lidar2cam[cam] = np.asarray(cinfo['lidar2cam'])
             cam2img[cam] = np.asarray(cinfo['cam2img'])
         grid = camera_grid(images, lidar2cam, cam2img, gt, pred)
+        if layout_ds is not None:
+            grid = np.concatenate([grid] + layout_rows(layout_ds, idx, grid.shape[1]), 0)
         stem = osp.join(args.out_dir, f'{idx:04d}_{token[:8]}')
         cv2.imwrite(stem + '_cameras.jpg', grid[:, :, ::-1].copy())
         lidar_path = _resolve(args.data_root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path'])
@@ -93,6 +100,34 @@ def main(argv=None):
             from holodrive.visualization.open3d_render import render_points
             render_points(points, gt, stem + '_points3d.png', pred_boxes_lidar=pred)
         print(f'wrote {stem}_cameras.jpg, {stem}_bev.png')
+
+
+def layout_dataset(data_root, info_path):
+    """The scene dataset with the layout + caption pipeline (no augmentation)."""
+    from holodrive.datasets import NuScenesSceneDataset
+    pipeline = [dict(type='LoadSceneAnnotations3D', with_attr_label=True),
+                dict(type='RasterizeMapBEV', resolution=0.25),
+                dict(type='ProjectLayoutToCameras', scale=0.5, with_map=True),
+                dict(type='GenerateCaption')]
+    return NuScenesSceneDataset(data_root, osp.abspath(info_path), pipeline=pipeline,
+                                test_mode=True, modality=dict(use_lidar=True, use_camera=True))
+
+
+def layout_rows(ds, idx, width):
+    """Layout images tiled like the camera grid, and the caption strip, ``width`` wide."""
+    import cv2
+
+    from holodrive.visualization.scene_plots import caption_strip, layout_to_rgb
+    res = ds[idx]
+    tiles = [layout_to_rgb(lay, res['layout_channels']) for lay in res['layout_images']]
+    half = (len(tiles) + 1) // 2
+    tile_w = width // half
+    tile_h = int(round(tiles[0].shape[0] * tile_w / tiles[0].shape[1]))
+    tiles = [cv2.resize(t, (tile_w, tile_h), interpolation=cv2.INTER_NEAREST) for t in tiles]
+    tiles += [np.zeros_like(tiles[0])] * (2 * half - len(tiles))
+    rows = [np.concatenate(tiles[:half], 1), np.concatenate(tiles[half:], 1)]
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    return rows + [caption_strip(res['caption'], width)]
 
 
 def _resolve(root, prefix, path):

@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmdet3d.structures import LiDARInstance3DBoxes  # noqa: E402
+
+from holodrive.utils.geometry import box_corners as corners_of  # noqa: E402
 
 #: (start, end) corner indices of the 12 box edges in mmdet3d's corner order.
 _EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
@@ -21,11 +21,49 @@ PRED_COLOR = (230, 40, 40)
 
 
 def box_corners(boxes_lidar: np.ndarray) -> np.ndarray:
-    """``[N, 7+]`` LiDAR boxes -> ``[N, 8, 3]`` corners (metres, LiDAR frame)."""
-    if len(boxes_lidar) == 0:
-        return np.zeros((0, 8, 3), np.float32)
-    boxes = LiDARInstance3DBoxes(torch.as_tensor(np.asarray(boxes_lidar)[:, :7], dtype=torch.float32))
-    return boxes.corners.numpy()
+    """``[N, 7+]`` LiDAR boxes (bottom centre) -> ``[N, 8, 3]`` corners (mmdet3d order)."""
+    return corners_of(boxes_lidar, origin=(0.5, 0.5, 0.0))
+
+
+#: RGB colours of layout channels (map layers first, then box groups), by name.
+LAYOUT_COLORS = {'drivable_area': (70, 70, 80), 'lane': (110, 110, 130),
+                 'ped_crossing': (240, 240, 240), 'walkway': (150, 120, 90),
+                 'lane_divider': (250, 210, 60), 'road_divider': (250, 120, 30)}
+_GROUP_COLORS = [(30, 120, 255), (255, 60, 200), (255, 40, 40), (60, 230, 60),
+                 (0, 220, 220), (200, 200, 0)]
+
+
+def layout_to_rgb(layout: np.ndarray, channels) -> np.ndarray:
+    """``(C, h, w)`` 0/1 layout -> ``(h, w, 3)`` uint8 RGB; later channels paint over earlier
+    ones (map layers, then lines, then boxes)."""
+    out = np.zeros(layout.shape[1:] + (3,), np.uint8)
+    groups = 0
+    for ch, name in enumerate(channels):
+        color = LAYOUT_COLORS.get(name)
+        if color is None:
+            color = _GROUP_COLORS[groups % len(_GROUP_COLORS)]
+            groups += 1
+        out[layout[ch] > 0] = color
+    return out
+
+
+def caption_strip(text: str, width: int, height: int = 28) -> np.ndarray:
+    """A black ``(height * lines, width, 3)`` strip with ``text`` wrapped in white."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.55
+    words, lines, line = text.split(), [], ''
+    for word in words:
+        trial = f'{line} {word}'.strip()
+        if cv2.getTextSize(trial, font, scale, 1)[0][0] > width - 16 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    strip = np.zeros((height * len(lines), width, 3), np.uint8)
+    for i, ln in enumerate(lines):
+        cv2.putText(strip, ln, (8, height * i + 19), font, scale, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return strip
 
 
 def draw_boxes_on_image(image: np.ndarray, corners_lidar: np.ndarray, lidar2cam: np.ndarray,

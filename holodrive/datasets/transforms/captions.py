@@ -121,7 +121,8 @@ class GenerateCaption(BaseTransform):
 
     def _scene_phrase(self, desc: dict) -> str:
         road = desc['road'] or 'road'
-        phrase = f"a {'wet ' if desc['wet'] else ''}{road}"
+        noun = f"{'wet ' if desc['wet'] else ''}{road}"
+        phrase = f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
         if desc['time'] in ('dawn', 'dusk', 'night'):
             phrase += f" at {desc['time']}"
         elif desc['time'] == 'day':

@@ -78,7 +78,7 @@ class ProjectLayoutToCameras(BaseTransform):
     """Draw the map and box layout into every camera view (module docstring).
 
     Required keys: camera calibration (``images`` or the loaded matrices), ``img`` (for the
-    image size; or ``img_shape``), ``lidar_points.lidar2ego``; for the map channels
+    image size; or ``img_shape``, or the info's ``height`` / ``width``), ``lidar_points.lidar2ego``; for the map channels
     ``map_bev`` + ``map_bev_grid`` from ``RasterizeMapBEV`` (placed before this transform,
     after the augmentations; use a fine resolution such as 0.25 m for sharp lines); boxes
     from ``gt_bboxes_3d`` / ``gt_labels_3d`` (or ``ann_info``).
@@ -108,9 +108,12 @@ class ProjectLayoutToCameras(BaseTransform):
     def _image_size(self, results: dict, i: int) -> Tuple[int, int]:
         if 'img' in results:
             h, w = results['img'][i].shape[:2]
-        else:
+        elif 'img_shape' in results:
             h, w = results['img_shape'][:2]
-        return w, h
+        else:                               # images not loaded: the recorded size
+            view = list(results['images'].values())[i]
+            h, w = view['height'], view['width']
+        return int(w), int(h)
 
     def transform(self, results: dict) -> dict:
         ensure_geometry(results)
