@@ -1,8 +1,9 @@
-"""Vectorised ray casting of the scene (ground raster + oriented boxes) for cameras and LiDAR.
+"""Camera and LiDAR rendering of the scene: analytic ground plane (raster classes), sky, and
+the triangle meshes of scenery and agents ray cast with Embree (:mod:`.raycast`).
 
-Both sensors are regular ray grids sharing one origin; every box is only tested against the
-rays of the grid rectangle that can see it (clipped projection for cameras, azimuth interval
-for the spinning LiDAR). Depth-correct occlusion comes from a per-ray nearest-hit buffer.
+Both sensors are regular ray grids sharing one origin; the nearest of the ground hit and the
+mesh hit wins. Shading uses the hit triangle's normal and its part id (glass, lights, ...);
+class patterns (building windows, barrier stripes) use the hit point in the box frame.
 """
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 from PIL import ImageDraw
 
 from . import layout as L
+from .meshes import P_BODY, PART_COLORS, PART_REFLECT
 from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
 
 # materials (shading patterns and LiDAR reflectivity)
@@ -51,57 +53,6 @@ class Boxes:
 
 
 _EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
-
-
-def _hit_boxes(origin, dirs, boxes, idx, rects, depth, ids, face, local, counts=None):
-    """Slab test of boxes ``idx`` against the rays ``dirs`` (3, H, W) inside each box's
-    rectangle ``(r0, r1, c0, c1)`` (``c0`` may be an array of column indices); updates the
-    nearest-hit buffers ``depth``/``ids``/``face`` and ``local`` (3, H, W) hit points."""
-    for i, (r0, r1, c0, c1) in zip(idx, rects):
-        cols = isinstance(c0, np.ndarray)
-        if r1 <= r0 or (not cols and c1 <= c0):
-            continue
-        if cols:
-            dx, dy, dz = (dirs[k, r0:r1][:, c0] for k in range(3))
-            sub_depth = depth[r0:r1][:, c0]
-        else:
-            dx, dy, dz = (dirs[k, r0:r1, c0:c1] for k in range(3))
-            sub_depth = depth[r0:r1, c0:c1]
-        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
-        o = origin - boxes.centers[i]
-        ol = (c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2])
-        dl = (c * dx + s * dy, -s * dx + c * dy, dz)
-        h = boxes.half[i]
-        tn = tf = None
-        tmins = []
-        for k in range(3):
-            d = dl[k]
-            inv = 1.0 / np.where(np.abs(d) < 1e-9, np.float32(1e-9), d)
-            ta = (-h[k] - ol[k]) * inv
-            tb = (h[k] - ol[k]) * inv
-            lo = np.minimum(ta, tb)
-            hi = np.maximum(ta, tb)
-            tmins.append(lo)
-            tn = lo if tn is None else np.maximum(tn, lo)
-            tf = hi if tf is None else np.minimum(tf, hi)
-        hit = (tn <= tf) & (tn > 1e-3)
-        if counts is not None:
-            counts[i] += int(np.count_nonzero(hit))
-        upd = hit & (tn < sub_depth)
-        if not upd.any():
-            continue
-        rr, cc = np.nonzero(upd)
-        t_u = tn[rr, cc]
-        axis = np.where(tmins[0][rr, cc] == t_u, 0, np.where(tmins[1][rr, cc] == t_u, 1, 2))
-        dsel = np.stack([dl[0][rr, cc], dl[1][rr, cc], dl[2][rr, cc]])
-        sign = np.take_along_axis(dsel, axis[None], 0)[0] < 0     # face normal points against the ray
-        rr = rr + r0
-        cc = c0[cc] if cols else cc + c0
-        depth[rr, cc] = t_u
-        ids[rr, cc] = i
-        face[rr, cc] = (axis * 2 + sign).astype(np.int8)
-        for k in range(3):
-            local[k, rr, cc] = ol[k] + t_u * dsel[k]
 
 
 def _cam_rect(corners_cam, K, w, h, near=0.05):
@@ -174,52 +125,63 @@ def draw_shadows(img, layout, centers, sizes, yaws, sun):
     return img
 
 
-def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun, shadow=None):
-    """Render one camera. ``cam_rot``/``cam_trans``: camera -> global.
+def _local(boxes, bid, p):
+    """World points ``p`` (N, 3) -> frames of boxes ``bid``."""
+    yaw = boxes.yaws[bid]
+    c, s = np.cos(yaw), np.sin(yaw)
+    d = p - boxes.centers[bid]
+    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], 1).astype(np.float32)
+
+
+def _ground(layout, o, dirs_flat, t):
+    """Ground raster class of the rays ``dirs_flat`` hitting the ground at ``t``."""
+    gx = o[0] + t * dirs_flat[:, 0]
+    gy = o[1] + t * dirs_flat[:, 1]
+    return gx, gy, layout.ground_class(gx, gy)
+
+
+def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow=None):
+    """Render one camera. ``scene``: the :class:`InstantScene` of ``boxes``;
+    ``cam_rot``/``cam_trans``: camera -> global.
 
     ``shadow``: optional (H, W) ground shadow raster aligned with ``layout.raster``.
     Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8 ADE labels,
-    counts (M,) pixels covered by each box ignoring occlusion).
+    counts (M,) pixels covered by each agent box's mesh ignoring occlusion (0 for scenery)).
     """
     R = np.asarray(cam_rot, np.float64)
     o = np.asarray(cam_trans, np.float64)
     dc, norm = camera_rays(K, w, h)
-    Rf = R.astype(np.float32)
-    dirs = np.einsum('ij,jhw->ihw', Rf, dc, optimize=True)
-    depth = np.full((h, w), np.inf, np.float32)
-    ids = np.full((h, w), -1, np.int32)
-    face = np.zeros((h, w), np.int8)
-    local = np.zeros((3, h, w), np.float32)
-    # ground plane z = 0 (t is the camera-frame depth because dc has z = 1)
-    dz = dirs[2]
+    dirs = np.einsum('ij,jn->ni', R.astype(np.float32), dc.reshape(3, -1), optimize=True)
+    dirs = np.ascontiguousarray(dirs, np.float32)
+    dz = dirs[:, 2]
+    nflat = norm.reshape(-1)
     with np.errstate(divide='ignore'):
-        tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf))
-    tg[tg * norm > 500.0] = np.inf
-    gmask = np.isfinite(tg)
-    depth[gmask] = tg[gmask]
-    # boxes
+        tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf)).astype(np.float32)
+    tg[tg * nflat > 500.0] = np.inf
+    t, bid_all, part_all, nrm_all = scene.cast(o, dirs)
+    on_mesh = t < tg
+    ids = np.where(on_mesh, bid_all, -1).astype(np.int32)
+    depth = np.where(on_mesh, t, tg)
+    # coverage of the agent boxes ignoring occlusion (for visibility), rays in their rectangles only
     counts = np.zeros(len(boxes), np.int64)
-    idx, rects = [], []
-    for i in range(len(boxes)):
+    cover = np.zeros((h, w), bool)
+    for i in np.nonzero(boxes.inst > 0)[0]:
         rel = boxes.centers[i] - o
-        zc = rel @ R[:, 2]
-        rad = float(np.linalg.norm(boxes.half[i]))
-        if zc < -rad or np.hypot(rel[0], rel[1]) > 300.0:
+        if rel @ R[:, 2] < -float(np.linalg.norm(boxes.half[i])) or np.hypot(rel[0], rel[1]) > 300.0:
             continue
         rect = _cam_rect((boxes.corners(i) - o) @ R, K, w, h)
         if rect is not None:
-            idx.append(i)
-            rects.append(rect)
-    _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local, counts)
+            cover[rect[0]:rect[1], rect[2]:rect[3]] = True
+    ray_index = np.flatnonzero(cover)
+    if len(ray_index):
+        counts = scene.coverage(o, dirs[ray_index], ray_index, len(boxes))
     # ------------------------------------------------------------- shading
-    sem = np.full((h, w), SKY_SEM, np.uint8)
-    f = np.clip(dz / norm * 4.0, 0.0, 1.0)[..., None]
+    sem = np.full(h * w, SKY_SEM, np.uint8)
+    f = np.clip(dz / nflat * 4.0, 0.0, 1.0)[:, None]
     rgb = (1 - f) * _SKY_LOW + f * _SKY_HIGH
-    gsel = gmask & (ids < 0)
+    gsel = np.isfinite(tg) & ~on_mesh
     tsel = tg[gsel]
-    gx = o[0] + tsel * dirs[0][gsel]
-    gy = o[1] + tsel * dirs[1][gsel]
-    gcls = layout.ground_class(gx, gy)
+    gx, gy, gcls = _ground(layout, o, dirs[gsel], tsel)
     col = np.floor(gx / L.RASTER_RES).astype(np.int64)
     row = np.floor(gy / L.RASTER_RES).astype(np.int64)
     noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
@@ -236,68 +198,49 @@ def render_camera(layout, boxes, K, cam_rot, cam_trans, w, h, sun, shadow=None):
         gfac = np.where(dark, gfac * 0.58, gfac)
     rgb[gsel] = palette[gcls] * gfac[:, None]
     sem[gsel] = GROUND_SEM[gcls]
-    bsel = ids >= 0
-    if bsel.any():
+    bsel = np.flatnonzero(on_mesh)
+    if len(bsel):
         bid = ids[bsel]
-        fc = face[bsel]
-        lp = local[:, bsel].T
-        axis = fc // 2
-        sgn = np.where(fc % 2 == 1, 1.0, -1.0).astype(np.float32)
-        yaw = boxes.yaws[bid].astype(np.float32)
-        nlx = np.where(axis == 0, sgn, 0.0)
-        nly = np.where(axis == 1, sgn, 0.0)
-        nlz = np.where(axis == 2, sgn, 0.0)
-        cy, sy = np.cos(yaw), np.sin(yaw)
-        lam = np.clip((cy * nlx - sy * nly) * sun[0] + (sy * nlx + cy * nly) * sun[1] + nlz * sun[2], 0.0, 1.0)
-        base = _patterns(boxes, bid, axis, lp)
+        nrm = nrm_all[bsel]
+        lam = np.clip(nrm @ np.asarray(sun, np.float32), 0.0, 1.0)
+        p = o + t[bsel, None].astype(np.float64) * dirs[bsel]
+        base = _patterns(boxes, bid, part_all[bsel], _local(boxes, bid, p), _local_dir(boxes, bid, nrm))
         rgb[bsel] = base * (0.42 + 0.58 * lam)[:, None]
         sem[bsel] = boxes.sem[bid]
     # distance haze
     hit = np.isfinite(depth)
-    dist = depth[hit] * norm[hit]
+    dist = depth[hit] * nflat[hit]
     haze = (1.0 - np.exp(-dist / 700.0))[:, None]
     rgb[hit] = rgb[hit] * (1 - haze) + haze * _SKY_LOW
-    return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8), ids=ids, sem=sem, counts=counts)
+    return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8).reshape(h, w, 3), ids=ids.reshape(h, w),
+                sem=sem.reshape(h, w), counts=counts)
 
 
-def _patterns(boxes, bid, axis, lp):
-    """Per-class surface details from the local hit point ``lp`` (metres, box frame)."""
-    base = boxes.colors[bid].copy()
+def _local_dir(boxes, bid, v):
+    yaw = boxes.yaws[bid]
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
+
+
+def _patterns(boxes, bid, part, lp, nl):
+    """Colour of each hit from its part id, with per-class details from the hit point ``lp``
+    and normal ``nl`` in the box frame (building windows, barrier stripes, foliage)."""
+    base = PART_COLORS[part]
+    body = part == P_BODY
+    base[body] = boxes.colors[bid[body]]
     mat = boxes.material[bid]
     half = boxes.half[bid].astype(np.float32)
-    n = lp / half                      # normalised coordinates in [-1, 1]
-    side = axis < 2
-    glass = np.array([45, 55, 68], np.float32)
-    # vehicles: windows on the upper part, dark wheels at the bottom
-    car = (mat == M_CAR) & side & (n[:, 2] > 0.2) & (np.abs(n[:, 0]) < 0.8)
-    bus = (mat == M_BUS) & side & (n[:, 2] > -0.05) & (n[:, 2] < 0.6) & (np.abs(n[:, 0]) < 0.93)
-    truck = (mat == M_TRUCK) & side & (n[:, 2] > 0.25) & (n[:, 0] > 0.6)
-    # front / rear screens on the end faces, tail lights at the back
-    end = axis == 0
-    screen = end & (n[:, 2] > 0.25) & (np.abs(n[:, 1]) < 0.8) & ((mat == M_CAR) | (mat == M_BUS) |
-                                                                 ((mat == M_TRUCK) & (n[:, 0] > 0)))
-    base[car | bus | truck | screen] = glass
-    tail = end & (n[:, 0] < 0) & (n[:, 2] > -0.35) & (n[:, 2] < -0.05) & (np.abs(n[:, 1]) > 0.6) & \
-        ((mat == M_CAR) | (mat == M_BUS) | (mat == M_TRUCK))
-    base[tail] = np.array([200, 20, 20], np.float32)
-    veh = (mat == M_CAR) | (mat == M_TRUCK) | (mat == M_BUS) | (mat == M_CYCLE)
-    wheel = veh & (axis == 1) & (n[:, 2] < -0.55) & (np.abs(np.abs(n[:, 0]) - 0.62) < 0.16)
-    base[wheel] = 25.0
-    # pedestrians: head, trousers
-    ped = mat == M_PED
-    base[ped & (n[:, 2] > 0.72)] = np.array([214, 176, 146], np.float32)
-    base[ped & (n[:, 2] < -0.05)] = np.array([45, 45, 62], np.float32)
-    # cones: white band, black foot; barriers: red/white stripes
-    base[(mat == M_CONE) & (n[:, 2] > 0.05) & (n[:, 2] < 0.35)] = 240.0
-    base[(mat == M_CONE) & (n[:, 2] < -0.85)] = 30.0
+    n = lp / half
     stripe = (np.floor((n[:, 1] + 1.0) * 4.0).astype(np.int64) % 2) == 1
-    base[(mat == M_BARRIER) & stripe & (n[:, 2] > -0.6)] = 240.0
-    # buildings: window grid
+    base[(mat == M_BARRIER) & body & stripe] = 240.0
+    # buildings: window grid on the walls
+    side = np.abs(nl[:, 2]) < 0.5
     bw = (mat == M_BUILDING) & side
-    u = np.where(axis == 0, lp[:, 1], lp[:, 0])
-    win = bw & (np.mod(u, 3.2) > 0.9) & (np.mod(u, 3.2) < 2.3) & \
-        (np.mod(lp[:, 2] + half[:, 2], 3.4) > 1.1) & (np.mod(lp[:, 2] + half[:, 2], 3.4) < 2.5) & \
-        (lp[:, 2] + half[:, 2] > 1.0) & (np.abs(np.where(axis == 0, n[:, 1], n[:, 0])) < 0.97)
+    xface = np.abs(nl[:, 0]) > np.abs(nl[:, 1])
+    u = np.where(xface, lp[:, 1], lp[:, 0])
+    zb = lp[:, 2] + half[:, 2]
+    win = bw & (np.mod(u, 3.2) > 0.9) & (np.mod(u, 3.2) < 2.3) & (np.mod(zb, 3.4) > 1.1) & \
+        (np.mod(zb, 3.4) < 2.5) & (zb > 1.0) & (np.abs(np.where(xface, n[:, 1], n[:, 0])) < 0.97)
     base[win] = np.array([70, 88, 110], np.float32)
     crown = mat == M_CROWN
     base[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
@@ -320,78 +263,41 @@ def lidar_dirs():
     return _LIDAR_DIRS
 
 
-def render_lidar(layout, boxes, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01):
-    """One HDL-32E-like sweep. Returns points (N, 5) float32 in the LiDAR frame
-    (x, y, z, intensity, ring) and the box index hit by each point (-1 = ground)."""
+def render_lidar(layout, boxes, scene, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01):
+    """One HDL-32E-like sweep of ``scene`` (the :class:`InstantScene` of ``boxes``). Returns points
+    (N, 5) float32 in the LiDAR frame (x, y, z, intensity, ring) and the box index hit by each
+    point (-1 = ground)."""
     dl, az = lidar_dirs()
     R = np.asarray(lidar_rot, np.float64)
     o = np.asarray(lidar_trans, np.float64)
-    dirs = np.einsum('ij,jhw->ihw', R.astype(np.float32), dl, optimize=True)
     nr, nc = dl.shape[1:]
-    depth = np.full((nr, nc), np.inf, np.float32)
-    ids = np.full((nr, nc), -1, np.int32)
-    face = np.zeros((nr, nc), np.int8)
-    local = np.zeros((3, nr, nc), np.float32)
-    dz = dirs[2]
+    dirs = np.ascontiguousarray(np.einsum('ij,jn->ni', R.astype(np.float32), dl.reshape(3, -1), optimize=True),
+                                np.float32)
+    dz = dirs[:, 2]
     with np.errstate(divide='ignore'):
-        depth[:] = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf))
-    idx, rects = [], []
-    step = 2 * np.pi / nc
-    el = LIDAR_ELEVATIONS
-    el_margin = (el[1] - el[0]) + 0.01
-    for i in range(len(boxes)):
-        rel = boxes.centers[i] - o
-        hx, hy, hz = boxes.half[i]
-        c, s = math.cos(boxes.yaws[i]), math.sin(boxes.yaws[i])
-        lx, ly = -(c * rel[0] + s * rel[1]), -(-s * rel[0] + c * rel[1])   # sensor in the box frame
-        d_min = math.hypot(max(abs(lx) - hx, 0.0), max(abs(ly) - hy, 0.0))
-        if d_min > LIDAR_RANGE:
-            continue
-        cl = (boxes.corners(i) - o) @ R          # corners in the LiDAR frame
-        d_max = float(np.hypot(cl[:, 0], cl[:, 1]).max())
-        # conservative elevation interval (the sensor is nearly level)
-        zlo, zhi = rel[2] - hz, rel[2] + hz
-        e_hi = math.atan2(zhi, d_min if zhi > 0 else d_max)
-        e_lo = math.atan2(zlo, d_min if zlo < 0 else d_max)
-        r0 = int(np.searchsorted(el, e_lo - el_margin))
-        r1 = int(np.searchsorted(el, e_hi + el_margin))
-        if r1 <= r0:
-            continue
-        a = np.arctan2(cl[:, 1], cl[:, 0])
-        a0 = math.atan2(rel @ R[:, 1], rel @ R[:, 0])
-        relang = (a - a0 + np.pi) % (2 * np.pi) - np.pi
-        if d_min <= 0.0 or relang.max() - relang.min() > np.pi:
-            spans = [(0, nc)]
-        else:
-            c0 = int(math.floor((a0 + relang.min() + np.pi) / step)) - 1
-            c1 = int(math.ceil((a0 + relang.max() + np.pi) / step)) + 2
-            if c0 < 0:
-                spans = [(c0 + nc, nc), (0, c1)]
-            elif c1 > nc:
-                spans = [(c0, nc), (0, c1 - nc)]
-            else:
-                spans = [(c0, c1)]
-        for c0, c1 in spans:
-            idx.append(i)
-            rects.append((r0, r1, max(c0, 0), min(c1, nc)))
-    _hit_boxes(o.astype(np.float32), dirs, boxes, idx, rects, depth, ids, face, local)
+        tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf)).astype(np.float32)
+    t, bid_all, part_all, nrm = scene.cast(o, dirs)
+    on_mesh = (t < tg) & (t > 1e-3)
+    depth = np.where(on_mesh, t, tg).reshape(nr, nc)
+    ids = np.where(on_mesh, bid_all, -1).reshape(nr, nc)
     valid = (depth < LIDAR_RANGE) & (depth > 1.0)      # rays are unit length: t is the range
     valid &= rng.random(valid.shape) > dropout
     rr, cc = np.nonzero(valid)
+    flat = rr * nc + cc
     r = depth[rr, cc] + rng.normal(0.0, noise, len(rr)).astype(np.float32)
     pts = dl[:, rr, cc].T * r[:, None]
     bid = ids[rr, cc]
-    # intensity: reflectivity x incidence
+    # intensity: reflectivity (class material for bodies, part otherwise) x incidence
     refl = np.zeros(len(rr), np.float32)
     bsel = bid >= 0
-    refl[bsel] = _REFLECT[boxes.material[bid[bsel]]]
+    part = part_all[flat[bsel]]
+    refl[bsel] = np.where(part == P_BODY, _REFLECT[boxes.material[bid[bsel]]], PART_REFLECT[part])
     gsel = ~bsel
-    wz = dirs[2, rr, cc]
     if gsel.any():
-        gx = o[0] + r[gsel] * dirs[0, rr[gsel], cc[gsel]]
-        gy = o[1] + r[gsel] * dirs[1, rr[gsel], cc[gsel]]
-        refl[gsel] = _GROUND_REFLECT[layout.ground_class(gx, gy)]
-    cosi = np.where(gsel, np.abs(wz), 0.7)
+        _, _, gcls = _ground(layout, o, dirs[flat[gsel]], r[gsel])
+        refl[gsel] = _GROUND_REFLECT[gcls]
+    cosi = np.abs(dz[flat])
+    cosi[bsel] = np.abs(np.einsum('ij,ij->i', nrm[flat[bsel]], dirs[flat[bsel]]))
     inten = np.clip(refl * (0.5 + 0.5 * cosi) + rng.normal(0, 2.0, len(rr)), 0, 255)
     out = np.empty((len(rr), 5), np.float32)
     out[:, :3] = pts

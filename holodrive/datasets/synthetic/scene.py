@@ -16,6 +16,8 @@ from pyquaternion import Quaternion
 
 from ..constants import CAMERA_NAMES, DETECTION_CLASSES, LIDAR_NAME
 from . import render as R
+from .meshes import make_mesh, shape_of
+from .raycast import InstantScene, MeshSet
 from .agents import make_agents
 from .export_2d import ADE_SPLIT, ade_label, instance_annotations
 from .geometry import TokenGen, quat_to_rot, yaw_to_quat
@@ -80,6 +82,11 @@ class _World:
         self.a_sem = np.array([ade_label(DETECTION_MAPPING.get(a.category)) for a in agents], np.uint8)
         self.a_mat = np.array([_material(a.category) for a in agents])
         self.n_scenery = len(sc)
+        # meshes: static scenery merged once, one box-frame mesh per agent (placed per instant)
+        self.static_mesh = MeshSet.from_meshes([make_mesh(shape_of(s['kind']), s['size']) for s in sc],
+                                               self.s_centers, self.s_yaws, range(len(sc)))
+        self.a_meshes = [make_mesh(shape_of(a.category), a.size, rider=a.rider) for a in agents]
+        self._instant = (None, None)
         times = np.asarray(times, np.float64)
         self.col = {float(t): j for j, t in enumerate(times)}
         states = [a.state(times) for a in agents]
@@ -114,6 +121,19 @@ class _World:
                         np.concatenate([self.s_mat, self.a_mat[sel]]))
         owner = np.concatenate([np.full(self.n_scenery, -1), sel])
         return boxes, owner
+
+    def instant(self, t):
+        """Boxes, owners and the ray-casting scene (scenery + agents) at ``t`` (last one cached)."""
+        if self._instant[0] == float(t):
+            return self._instant[1]
+        boxes, owner = self.boxes(t)
+        n = self.n_scenery
+        sel = owner[n:]
+        dyn = MeshSet.from_meshes([self.a_meshes[i] for i in sel], boxes.centers[n:], boxes.yaws[n:],
+                                  range(n, n + len(sel)))
+        out = (boxes, owner, InstantScene(self.static_mesh, dyn))
+        self._instant = (float(t), out)
+        return out
 
 
 def _sensor_pose(ego_xyyaw, calib):
@@ -188,9 +208,9 @@ def simulate_scene(spec):
         seen = set()
         for k in range(n):
             t0 = time.perf_counter()
-            boxes, owner = world.boxes(t_keys[k])
+            boxes, owner, rscene = world.instant(t_keys[k])
             rot, trans, eq, et = _sensor_pose((ex[k], ey[k], eyaw[k]), lid)
-            pts, _ = R.render_lidar(layout, boxes, rot, trans, noise_rng)
+            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng)
             key_scans.append(pts)
             x, y, yaw, _, _ = world.state(t_keys[k])
             idx = np.nonzero(ann_mask[:, k])[0]
@@ -292,8 +312,8 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
     stats = dict(camera_s=0.0, lidar_s=lidar_s, keyframes=n, camera_images=0, lidar_sweeps=0)
 
     for k_, t, key in cam_times:
-        boxes, owner = world.boxes(t)
         t0 = time.perf_counter()
+        boxes, owner, rscene = world.instant(t)
         shadow = world.shadow(t, sun)
         stats['camera_s'] += time.perf_counter() - t0
         exy = ego.state([t])
@@ -301,7 +321,7 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
             t0 = time.perf_counter()
             c = rig[ch]
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), c)
-            out = R.render_camera(layout, boxes, c['K'], rot, trans, W, H, sun, shadow)
+            out = R.render_camera(layout, boxes, rscene, c['K'], rot, trans, W, H, sun, shadow)
             buf = io.BytesIO()
             Image.fromarray(out['rgb']).save(buf, format='JPEG', quality=90)
             jpg = buf.getvalue()
@@ -349,10 +369,10 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
         if key:
             pts = key_scans[k_]
         else:
-            boxes, _ = world.boxes(t)
+            boxes, _, rscene = world.instant(t)
             exy = ego.state([t])
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), lid)
-            pts, _ = R.render_lidar(layout, boxes, rot, trans, noise_rng)
+            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng)
         fname = path('samples' if key else 'sweeps', LIDAR_NAME, t, 'pcd.bin')
         pts.astype(np.float32).tofile(os.path.join(root, fname))
         lframes.append((k_, t, key, fname))
