@@ -79,15 +79,18 @@ class InstantScene:
         rays[:, 3:] = dirs
         ans = self.scene.cast_rays(o3d.core.Tensor(rays), nthreads=NTHREADS)
         t = ans['t_hit'].numpy()
-        hit = np.isfinite(t)
-        gid = ans['geometry_ids'].numpy().astype(np.int64)
-        prim = ans['primitive_ids'].numpy().astype(np.int64)
-        tri = np.where(hit, prim + self.offsets[np.where(hit, gid, 0)], 0)
-        box = np.where(hit, self.tri_box[tri], -1).astype(np.int32)
-        part = np.where(hit, self.tri_part[tri], 0).astype(np.int32)
+        hit = np.flatnonzero(np.isfinite(t))
+        gid = ans['geometry_ids'].numpy()[hit].astype(np.int64)
+        tri = ans['primitive_ids'].numpy()[hit].astype(np.int64) + self.offsets[gid]
+        box = np.full(n, -1, np.int32)
+        box[hit] = self.tri_box[tri]
+        part = np.zeros(n, np.int32)
+        part[hit] = self.tri_part[tri]
         nrm = ans['primitive_normals'].numpy()
-        flip = np.einsum('ij,ij->i', nrm, dirs) > 0
-        nrm[flip] *= -1
+        nh = nrm[hit]
+        flip = np.einsum('ij,ij->i', nh, dirs[hit]) > 0
+        nh[flip] *= -1
+        nrm[hit] = nh
         return t, box, part, nrm
 
     def coverage(self, origin, dirs, ray_index, n_boxes):

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import ImageDraw
 
 from . import layout as L
-from .meshes import P_BODY, PART_COLORS, PART_REFLECT
+from .meshes import P_BODY, P_HEAD, P_TAIL, PART_COLORS, PART_REFLECT
 from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
 
 # materials (shading patterns and LiDAR reflectivity)
@@ -129,7 +129,7 @@ def _local(boxes, bid, p):
     """World points ``p`` (N, 3) -> frames of boxes ``bid``."""
     yaw = boxes.yaws[bid]
     c, s = np.cos(yaw), np.sin(yaw)
-    d = p - boxes.centers[bid]
+    d = p - boxes.centers[bid].astype(np.float32)
     return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], 1).astype(np.float32)
 
 
@@ -140,9 +140,26 @@ def _ground(layout, o, dirs_flat, t):
     return gx, gy, layout.ground_class(gx, gy)
 
 
-def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow=None):
+_SKY_CACHE = {}
+
+
+def _sky(dz, nflat, R, K, w, h, low=_SKY_LOW, high=_SKY_HIGH):
+    """Sky gradient (h * w, 3); depends only on the ray elevations (the ego stays level: cached)."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    key = (w, h) + tuple(np.round(np.asarray(K).ravel(), 6)) + tuple(np.round(R[2], 6)) + \
+        tuple(low.tolist()) + tuple(high.tolist())
+    if key not in _SKY_CACHE:
+        if len(_SKY_CACHE) > 64:
+            _SKY_CACHE.clear()
+        f = np.clip(dz / nflat * 4.0, 0.0, 1.0)[:, None]
+        _SKY_CACHE[key] = ((1 - f) * low + f * high).astype(np.float32)
+    return _SKY_CACHE[key]
+
+
+def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow=None, env=None):
     """Render one camera. ``scene``: the :class:`InstantScene` of ``boxes``;
-    ``cam_rot``/``cam_trans``: camera -> global.
+    ``cam_rot``/``cam_trans``: camera -> global; ``env``: optional :class:`.weather.Environment`
+    (sky colours, light level, wet road, haze; ``sun`` is the light direction).
 
     ``shadow``: optional (H, W) ground shadow raster aligned with ``layout.raster``.
     Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8 ADE labels,
@@ -162,23 +179,30 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
     on_mesh = t < tg
     ids = np.where(on_mesh, bid_all, -1).astype(np.int32)
     depth = np.where(on_mesh, t, tg)
-    # coverage of the agent boxes ignoring occlusion (for visibility), rays in their rectangles only
-    counts = np.zeros(len(boxes), np.int64)
-    cover = np.zeros((h, w), bool)
+    # coverage of the agent boxes ignoring occlusion (for visibility). A ray can only hit an
+    # occluded agent if its first hit is a mesh inside that agent's projected rectangle; rays whose
+    # first hit is an agent covered by a single rectangle (its own) count directly.
+    n_cover = np.zeros((h, w), np.int16)
     for i in np.nonzero(boxes.inst > 0)[0]:
         rel = boxes.centers[i] - o
         if rel @ R[:, 2] < -float(np.linalg.norm(boxes.half[i])) or np.hypot(rel[0], rel[1]) > 300.0:
             continue
         rect = _cam_rect((boxes.corners(i) - o) @ R, K, w, h)
         if rect is not None:
-            cover[rect[0]:rect[1], rect[2]:rect[3]] = True
-    ray_index = np.flatnonzero(cover)
+            n_cover[rect[0]:rect[1], rect[2]:rect[3]] += 1
+    n_cover = n_cover.reshape(-1)
+    on_agent = on_mesh & (boxes.inst[np.maximum(ids, 0)] > 0)
+    direct = on_agent & (n_cover == 1)
+    counts = np.bincount(ids[direct], minlength=len(boxes)).astype(np.int64)
+    ray_index = np.flatnonzero(on_mesh & (n_cover > 0) & ~direct)
     if len(ray_index):
-        counts = scene.coverage(o, dirs[ray_index], ray_index, len(boxes))
+        counts += scene.coverage(o, dirs[ray_index], ray_index, len(boxes))
     # ------------------------------------------------------------- shading
     sem = np.full(h * w, SKY_SEM, np.uint8)
-    f = np.clip(dz / nflat * 4.0, 0.0, 1.0)[:, None]
-    rgb = (1 - f) * _SKY_LOW + f * _SKY_HIGH
+    light = 1.0 if env is None else float(env.light)
+    wet = env is not None and env.wet
+    sky_low = _SKY_LOW if env is None else np.asarray(env.sky_low, np.float32)
+    rgb = (_sky(dz, nflat, R, K, w, h) if env is None else _sky(dz, nflat, R, K, w, h, sky_low, env.sky_high)).copy()
     gsel = np.isfinite(tg) & ~on_mesh
     tsel = tg[gsel]
     gx, gy, gcls = _ground(layout, o, dirs[gsel], tsel)
@@ -186,8 +210,10 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
     row = np.floor(gy / L.RASTER_RES).astype(np.int64)
     noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
     palette = _GROUND_COLORS if layout.rht else _GROUND_COLORS_WHITE_DIVIDER
-    gshade = 0.55 + 0.45 * float(sun[2])
+    gshade = (0.55 + 0.45 * float(sun[2])) * light
     gfac = (0.9 + 0.2 * noise) * gshade
+    if wet:    # wet road: darker, with a specular sheen towards the light
+        gfac = gfac * 0.62
     if shadow is not None:
         hh, ww = shadow.shape
         c2 = np.floor((gx - layout.origin[0]) / L.RASTER_RES).astype(np.int64)
@@ -197,21 +223,28 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
         dark[ok] = shadow[r2[ok], c2[ok]] > 0
         gfac = np.where(dark, gfac * 0.58, gfac)
     rgb[gsel] = palette[gcls] * gfac[:, None]
+    if wet and len(tsel):
+        d = dirs[gsel] / nflat[gsel, None]
+        refl = d[:, 0] * sun[0] + d[:, 1] * sun[1] - d[:, 2] * sun[2]
+        rgb[gsel] += (150.0 * light * np.clip(refl, 0.0, 1.0) ** 24)[:, None]
     sem[gsel] = GROUND_SEM[gcls]
     bsel = np.flatnonzero(on_mesh)
     if len(bsel):
         bid = ids[bsel]
         nrm = nrm_all[bsel]
         lam = np.clip(nrm @ np.asarray(sun, np.float32), 0.0, 1.0)
-        p = o + t[bsel, None].astype(np.float64) * dirs[bsel]
-        base = _patterns(boxes, bid, part_all[bsel], _local(boxes, bid, p), _local_dir(boxes, bid, nrm))
-        rgb[bsel] = base * (0.42 + 0.58 * lam)[:, None]
+        base = _patterns(boxes, bid, part_all[bsel], o, t[bsel], dirs[bsel], nrm)
+        shade = (0.42 + 0.58 * lam) * light
+        if light < 0.99:      # lamps stay bright when the scene is dimmed
+            lamp = (part_all[bsel] == P_HEAD) | (part_all[bsel] == P_TAIL)
+            shade = np.where(lamp, np.maximum(shade, 1.0), shade)
+        rgb[bsel] = base * shade[:, None]
         sem[bsel] = boxes.sem[bid]
     # distance haze
     hit = np.isfinite(depth)
     dist = depth[hit] * nflat[hit]
-    haze = (1.0 - np.exp(-dist / 700.0))[:, None]
-    rgb[hit] = rgb[hit] * (1 - haze) + haze * _SKY_LOW
+    haze = (1.0 - np.exp(-dist / (700.0 if env is None else float(env.haze_m))))[:, None]
+    rgb[hit] = rgb[hit] * (1 - haze) + haze * sky_low
     return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8).reshape(h, w, 3), ids=ids.reshape(h, w),
                 sem=sem.reshape(h, w), counts=counts)
 
@@ -222,28 +255,36 @@ def _local_dir(boxes, bid, v):
     return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
 
 
-def _patterns(boxes, bid, part, lp, nl):
-    """Colour of each hit from its part id, with per-class details from the hit point ``lp``
-    and normal ``nl`` in the box frame (building windows, barrier stripes, foliage)."""
+def _patterns(boxes, bid, part, o, t, dirs, nrm):
+    """Colour of each hit from its part id, with per-class details (building windows, barrier
+    stripes, foliage) from the hit point and normal in the box frame."""
     base = PART_COLORS[part]
     body = part == P_BODY
     base[body] = boxes.colors[bid[body]]
     mat = boxes.material[bid]
-    half = boxes.half[bid].astype(np.float32)
+    sel = np.flatnonzero(body & ((mat == M_BUILDING) | (mat == M_CROWN) | (mat == M_BARRIER)))
+    if not len(sel):
+        return base
+    b, m = bid[sel], mat[sel]
+    lp = _local(boxes, b, o.astype(np.float32) + t[sel, None] * dirs[sel])
+    nl = _local_dir(boxes, b, nrm[sel])
+    half = boxes.half[b].astype(np.float32)
     n = lp / half
+    out = base[sel]
     stripe = (np.floor((n[:, 1] + 1.0) * 4.0).astype(np.int64) % 2) == 1
-    base[(mat == M_BARRIER) & body & stripe] = 240.0
+    out[(m == M_BARRIER) & stripe] = 240.0
     # buildings: window grid on the walls
-    side = np.abs(nl[:, 2]) < 0.5
-    bw = (mat == M_BUILDING) & side
+    bw = (m == M_BUILDING) & (np.abs(nl[:, 2]) < 0.5)
     xface = np.abs(nl[:, 0]) > np.abs(nl[:, 1])
-    u = np.where(xface, lp[:, 1], lp[:, 0])
+    u = np.mod(np.where(xface, lp[:, 1], lp[:, 0]), 3.2)
     zb = lp[:, 2] + half[:, 2]
-    win = bw & (np.mod(u, 3.2) > 0.9) & (np.mod(u, 3.2) < 2.3) & (np.mod(zb, 3.4) > 1.1) & \
-        (np.mod(zb, 3.4) < 2.5) & (zb > 1.0) & (np.abs(np.where(xface, n[:, 1], n[:, 0])) < 0.97)
-    base[win] = np.array([70, 88, 110], np.float32)
-    crown = mat == M_CROWN
-    base[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
+    zm = np.mod(zb, 3.4)
+    win = bw & (u > 0.9) & (u < 2.3) & (zm > 1.1) & (zm < 2.5) & (zb > 1.0) & \
+        (np.abs(np.where(xface, n[:, 1], n[:, 0])) < 0.97)
+    out[win] = np.array([70, 88, 110], np.float32)
+    crown = m == M_CROWN
+    out[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
+    base[sel] = out
     return base
 
 
@@ -263,10 +304,10 @@ def lidar_dirs():
     return _LIDAR_DIRS
 
 
-def render_lidar(layout, boxes, scene, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01):
+def render_lidar(layout, boxes, scene, lidar_rot, lidar_trans, rng, noise=0.012, dropout=0.01, wet=False):
     """One HDL-32E-like sweep of ``scene`` (the :class:`InstantScene` of ``boxes``). Returns points
     (N, 5) float32 in the LiDAR frame (x, y, z, intensity, ring) and the box index hit by each
-    point (-1 = ground)."""
+    point (-1 = ground). ``wet``: a wet road returns less light (lower ground intensity)."""
     dl, az = lidar_dirs()
     R = np.asarray(lidar_rot, np.float64)
     o = np.asarray(lidar_trans, np.float64)
@@ -295,7 +336,7 @@ def render_lidar(layout, boxes, scene, lidar_rot, lidar_trans, rng, noise=0.012,
     gsel = ~bsel
     if gsel.any():
         _, _, gcls = _ground(layout, o, dirs[flat[gsel]], r[gsel])
-        refl[gsel] = _GROUND_REFLECT[gcls]
+        refl[gsel] = _GROUND_REFLECT[gcls] * (0.55 if wet else 1.0)
     cosi = np.abs(dz[flat])
     cosi[bsel] = np.abs(np.einsum('ij,ij->i', nrm[flat[bsel]], dirs[flat[bsel]]))
     inten = np.clip(refl * (0.5 + 0.5 * cosi) + rng.normal(0, 2.0, len(rr)), 0, 255)

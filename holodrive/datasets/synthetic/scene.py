@@ -24,7 +24,14 @@ from .geometry import TokenGen, quat_to_rot, yaw_to_quat
 from .layout import make_layout
 from .map_expansion import drivable_tile, scene_map_records
 from .nuscenes_writer import DETECTION_MAPPING
-from .sensors import make_rig
+from .sensors import LIDAR_PERIOD, LIDAR_YAW_DEG, make_rig
+from .weather import describe, sample_environment
+
+#: Format of the generated world; bumped whenever the generator's output changes meaning
+#: (2: triangle-mesh agents ray cast with Embree, camera times offset along the LiDAR sweep,
+#: weather / time of day, time-zone independent timestamps). Recorded in
+#: ``synthetic_aux/world.json`` and in each scene's ``synthetic_aux/scenes/<name>.json``.
+WORLD_FORMAT_VERSION = 2
 
 #: DetectionEval class ranges (detection_cvpr_2019), used to guarantee evaluable GT
 EVAL_RANGE = {'car': 50, 'truck': 50, 'bus': 50, 'trailer': 50, 'construction_vehicle': 50,
@@ -167,6 +174,19 @@ def _count_points(points, calib, eq, et, boxes_tlr):
     return out
 
 
+def camera_offsets(rig):
+    """Camera time - LiDAR keyframe time (s) per camera: the LiDAR sweep (one turn of
+    ``LIDAR_PERIOD``) ends at the keyframe timestamp and starts at LiDAR azimuth -pi turning
+    counter-clockwise; a camera fires when the beam passes the camera's yaw."""
+    out = {}
+    for ch in CAMERA_NAMES:
+        z = quat_to_rot(rig[ch]['rotation'])[:, 2]                   # optical axis in the ego frame
+        az = math.atan2(z[1], z[0]) - math.radians(LIDAR_YAW_DEG)    # in the LiDAR frame
+        frac = ((az + math.pi) % (2 * math.pi)) / (2 * math.pi)
+        out[ch] = round(-LIDAR_PERIOD * (1.0 - frac), 6)
+    return out
+
+
 def simulate_scene(spec):
     """Generate one scene; returns dict(tables, map, tile, coco, stats)."""
     tok = TokenGen(spec.seed, spec.index, 1)
@@ -174,15 +194,15 @@ def simulate_scene(spec):
     layout = make_layout(np.random.default_rng([spec.seed, spec.index, 2]), spec.center, spec.region, rht)
     rig = make_rig(np.random.default_rng([spec.seed, spec.index, 4]), spec.image_size)
     noise_rng = np.random.default_rng([spec.seed, spec.index, 5])
-    sun_rng = np.random.default_rng([spec.seed, spec.index, 6])
-    az, el = sun_rng.uniform(-np.pi, np.pi), sun_rng.uniform(0.55, 1.15)
-    sun = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)], np.float32)
+    env = sample_environment(np.random.default_rng([spec.seed, spec.index, 6]))
+    cam_offset = camera_offsets(rig)
     n = spec.samples
     t_keys = np.arange(n) * 0.5
     nl, nc = spec.lidar_sweeps, spec.camera_sweeps
     lidar_times = [(k, float(t_keys[k] - j * 0.5 / (nl + 1)), j == 0) for k in range(n) for j in range(nl, -1, -1)]
     cam_times = [(k, float(t_keys[k] - j * 0.5 / (nc + 1)), j == 0) for k in range(n) for j in range(nc, -1, -1)]
-    all_t = np.unique(np.concatenate([[t for _, t, _ in lidar_times], [t for _, t, _ in cam_times],
+    all_t = np.unique(np.concatenate([[t for _, t, _ in lidar_times],
+                                      [t + cam_offset[ch] for _, t, _ in cam_times for ch in CAMERA_NAMES],
                                       np.arange(lidar_times[0][1], t_keys[-1] + 0.25, 0.25)]))
     lid = rig[LIDAR_NAME]
     agent_rng = np.random.default_rng([spec.seed, spec.index, 3])
@@ -210,7 +230,7 @@ def simulate_scene(spec):
             t0 = time.perf_counter()
             boxes, owner, rscene = world.instant(t_keys[k])
             rot, trans, eq, et = _sensor_pose((ex[k], ey[k], eyaw[k]), lid)
-            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng)
+            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng, wet=env.wet)
             key_scans.append(pts)
             x, y, yaw, _, _ = world.state(t_keys[k])
             idx = np.nonzero(ann_mask[:, k])[0]
@@ -233,12 +253,14 @@ def simulate_scene(spec):
         warnings.warn(f'scene {spec.name}: no LiDAR-visible {missing} within evaluation range after '
                       f'{attempt + 1} attempts')
     return _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_times, key_scans, npts,
-                        ann_mask, noise_rng, sun, attempt, lidar_s)
+                        ann_mask, noise_rng, env, cam_offset, attempt, lidar_s)
 
 
 def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_times, key_scans, npts, ann_mask,
-                 noise_rng, sun, attempts, lidar_s=0.0):
+                 noise_rng, env, cam_offset, attempts, lidar_s=0.0):
     n = len(t_keys)
+    sun = env.sun
+    shadows = env.weather == 'clear' and env.time_of_day != 'night'    # diffuse light: no hard shadows
     root = spec.root
     vocab = spec.vocab
     sensor_tok = {s['channel']: s['token'] for s in vocab['sensor']}
@@ -253,7 +275,7 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
                               date_captured=spec.log_name[5:15], location=spec.location))
     tables['scene'].append(dict(token=scene_tok, log_token=log_tok, nbr_samples=n, first_sample_token=sample_toks[0],
                                 last_sample_token=sample_toks[-1], name=spec.name,
-                                description=f'synthetic {layout.kind} road, {spec.location}'))
+                                description=describe(env, layout.kind, spec.location)))
     for k in range(n):
         tables['sample'].append(dict(token=sample_toks[k], timestamp=ts(t_keys[k]),
                                      prev=sample_toks[k - 1] if k else '',
@@ -311,17 +333,17 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
     cam_frames = {ch: [] for ch in CAMERA_NAMES}
     stats = dict(camera_s=0.0, lidar_s=lidar_s, keyframes=n, camera_images=0, lidar_sweeps=0)
 
-    for k_, t, key in cam_times:
-        t0 = time.perf_counter()
-        boxes, owner, rscene = world.instant(t)
-        shadow = world.shadow(t, sun)
-        stats['camera_s'] += time.perf_counter() - t0
-        exy = ego.state([t])
+    for k_, t_sweep, key in cam_times:
         for ch in CAMERA_NAMES:
+            # each camera fires when the spinning LiDAR passes its yaw: its own instant and ego pose
+            t = t_sweep + cam_offset[ch]
             t0 = time.perf_counter()
+            boxes, owner, rscene = world.instant(t)
+            shadow = world.shadow(t, sun) if shadows else None
+            exy = ego.state([t])
             c = rig[ch]
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), c)
-            out = R.render_camera(layout, boxes, rscene, c['K'], rot, trans, W, H, sun, shadow)
+            out = R.render_camera(layout, boxes, rscene, c['K'], rot, trans, W, H, sun, shadow, env)
             buf = io.BytesIO()
             Image.fromarray(out['rgb']).save(buf, format='JPEG', quality=90)
             jpg = buf.getvalue()
@@ -372,7 +394,7 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
             boxes, _, rscene = world.instant(t)
             exy = ego.state([t])
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), lid)
-            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng)
+            pts, _ = R.render_lidar(layout, boxes, rscene, rot, trans, noise_rng, wet=env.wet)
         fname = path('samples' if key else 'sweeps', LIDAR_NAME, t, 'pcd.bin')
         pts.astype(np.float32).tofile(os.path.join(root, fname))
         lframes.append((k_, t, key, fname))
@@ -402,7 +424,8 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
         d = os.path.join(aux_dir, 'scenes')
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, spec.name + '.json'), 'w') as fh:
-            json.dump(dict(scene=spec.name, layout=layout.kind, agents=[
+            json.dump(dict(scene=spec.name, layout=layout.kind, format_version=WORLD_FORMAT_VERSION,
+                           environment=env.to_json(), camera_time_offsets=dict(cam_offset), agents=[
                 dict(instance_token=inst_toks[i] or None, category=a.category) for i, a in enumerate(world.agents)],
                 scenery=[dict(center=list(s['center']), size=list(s['size']), yaw=s['yaw'], kind=s['kind'])
                          for s in layout.scenery], agent_attempts=attempts + 1), fh)

@@ -20,6 +20,8 @@ LIDAR_YAW_DEG = -90.0
 LIDAR_ELEVATIONS = np.deg2rad(np.linspace(-30.67, 10.67, 32))
 LIDAR_AZIMUTH_STEPS = 1084
 LIDAR_RANGE = 70.0
+#: one LiDAR turn (20 Hz); the sweep ends at the LiDAR timestamp
+LIDAR_PERIOD = 0.05
 
 
 def camera_rotation(yaw, pitch=0.0, roll=0.0):

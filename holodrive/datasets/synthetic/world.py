@@ -1,5 +1,6 @@
 """``generate_world``: a procedurally generated driving world written as a nuScenes release."""
 import datetime
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -8,10 +9,11 @@ import numpy as np
 from nuscenes.utils import splits as nusc_splits
 from tqdm import tqdm
 
+from ...utils.io import atomic_open
 from .geometry import TokenGen
 from .map_expansion import MAP_DIMS, MapExpansionWriter, write_semantic_prior
 from .nuscenes_writer import TableWriter, vocabulary
-from .scene import SceneSpec, simulate_scene
+from .scene import WORLD_FORMAT_VERSION, SceneSpec, simulate_scene  # noqa: F401 (re-exported)
 
 MINI_TRAIN = ('scene-0061', 'scene-0553', 'scene-0655', 'scene-0757', 'scene-0796', 'scene-1077',
               'scene-1094', 'scene-1100')
@@ -128,10 +130,12 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
             loc = free[0]
         center = cells[loc][cell_rngs[loc][used[loc]]]
         used[loc] += 1
-        date = datetime.datetime(2018, 7, 1) + datetime.timedelta(days=int(i // 4), hours=int(rng.integers(0, 10)),
+        tz = '-0400' if loc == 'boston-seaport' else '+0800'
+        tzinfo = datetime.timezone(datetime.timedelta(hours=-4 if loc == 'boston-seaport' else 8))
+        # local time of the log (its name), an aware datetime: the epoch does not depend on the machine's TZ
+        date = datetime.datetime(2018, 7, 1, tzinfo=tzinfo) + datetime.timedelta(days=int(i // 4), hours=int(rng.integers(0, 10)),
                                                                   minutes=int(rng.integers(0, 60)),
                                                                   seconds=int(rng.integers(0, 60)))
-        tz = '-0400' if loc == 'boston-seaport' else '+0800'
         log_name = ('n008-' if loc == 'boston-seaport' else 'n015-') + date.strftime('%Y-%m-%d-%H-%M-%S') + tz
         start_us = int(date.timestamp() * 1e6) + int(rng.integers(0, 999999))
         specs.append(SceneSpec(root, seed, i, name, loc, center, region, samples_per_scene, tuple(image_size),
@@ -185,6 +189,13 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
         pass
     if exporter is not None:
         exporter.close()
+    if save_aux:
+        os.makedirs(os.path.join(root, 'synthetic_aux'), exist_ok=True)
+        with atomic_open(os.path.join(root, 'synthetic_aux', 'world.json'), 'w') as fh:
+            json.dump(dict(format_version=WORLD_FORMAT_VERSION, version=version, seed=seed, num_scenes=num_scenes,
+                           samples_per_scene=samples_per_scene, image_size=list(image_size),
+                           lidar_sweeps_per_sample=lidar_sweeps_per_sample,
+                           camera_sweeps_per_sample=camera_sweeps_per_sample), fh, sort_keys=True)
     locs = {}
     for s in specs:
         locs.setdefault(s.location, []).append(s.name)
