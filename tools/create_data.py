@@ -24,6 +24,8 @@ def parse_args(argv=None):
     syn.add_argument('--samples-per-scene', type=int, default=20, help='keyframes (2 Hz) per scene')
     syn.add_argument('--image-size', type=int, nargs=2, default=(800, 450), metavar=('W', 'H'))
     syn.add_argument('--no-2d-export', action='store_true', help='skip the COCO / ADE20K exports')
+    syn.add_argument('--camera-sweeps', type=int, default=0,
+                     help='camera sweeps between keyframes (5 = 12 Hz like nuScenes; 0 = keyframes only)')
     syn.add_argument('--workers', type=int, default=1,
                      help='scenes simulated in parallel processes (output is identical)')
     syn.add_argument('--max-sweeps', type=int, default=10, help='LiDAR sweeps kept per info record')
@@ -31,8 +33,12 @@ def parse_args(argv=None):
     nus.add_argument('--root-path', required=True, help='nuScenes data root (holds v1.0-*/)')
     nus.add_argument('--version', default='v1.0-trainval', choices=['v1.0-trainval', 'v1.0-mini'])
     nus.add_argument('--max-sweeps', type=int, default=10)
+    nus.add_argument('--workers', type=int, default=1,
+                     help='scenes converted in parallel processes (output is identical)')
     for sp in (syn, nus):
         sp.add_argument('--out-dir', default=None, help='where info files go (default: root path)')
+        sp.add_argument('--max-cam-sweeps', type=int, default=0,
+                        help='previous non-keyframe images per camera in the infos (cam_sweeps)')
     return p.parse_args(argv)
 
 
@@ -46,6 +52,7 @@ def main(argv=None):
         summary = generate_world(args.root_path, num_scenes=args.num_scenes, seed=args.seed,
                                  samples_per_scene=args.samples_per_scene,
                                  image_size=tuple(args.image_size),
+                                 camera_sweeps_per_sample=args.camera_sweeps,
                                  export_2d=not args.no_2d_export, progress=True,
                                  num_workers=args.workers)
         version = summary.version
@@ -55,7 +62,8 @@ def main(argv=None):
         raise FileNotFoundError(f'{args.root_path}/{args.version}: nuScenes tables not found '
                                 '(download nuScenes and point --root-path at it)')
     infos = create_nuscenes_infos(args.root_path, version=version, out_dir=args.out_dir,
-                                  max_sweeps=args.max_sweeps, progress=True)
+                                  max_sweeps=args.max_sweeps, progress=True,
+                                  workers=args.workers, max_cam_sweeps=args.max_cam_sweeps)
     for split, path in infos.items():
         print(f'{split}: {path}')
 
