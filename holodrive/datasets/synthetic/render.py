@@ -55,6 +55,16 @@ class Boxes:
 _EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
 
 
+def _all_corners(boxes):
+    """(M, 8, 3) corners of all boxes (same order as :meth:`Boxes.corners`)."""
+    sx = np.array([1, 1, 1, 1, -1, -1, -1, -1], np.float64)
+    sy = np.array([1, -1, -1, 1, 1, -1, -1, 1], np.float64)
+    sz = np.array([1, 1, -1, -1, 1, 1, -1, -1], np.float64)
+    lx, ly, lz = sx * boxes.half[:, :1], sy * boxes.half[:, 1:2], sz * boxes.half[:, 2:3]
+    c, s = np.cos(boxes.yaws)[:, None], np.sin(boxes.yaws)[:, None]
+    return np.stack([c * lx - s * ly, s * lx + c * ly, lz], -1) + boxes.centers[:, None]
+
+
 def _cam_rect(corners_cam, K, w, h, near=0.05):
     """Pixel rectangle covering the projection of a box given its corners in the camera frame."""
     z = corners_cam[:, 2]
@@ -175,21 +185,32 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
     with np.errstate(divide='ignore'):
         tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf)).astype(np.float32)
     tg[tg * nflat > 500.0] = np.inf
-    t, bid_all, part_all, nrm_all = scene.cast(o, dirs)
+    # only rays inside the projected rectangle of some box can hit a mesh
+    n_cover = np.zeros((h, w), np.int16)         # agent rectangles covering each pixel
+    any_cover = np.zeros((h, w), bool)
+    corners = _all_corners(boxes)
+    cam = (corners - o) @ R                      # (M, 8, 3) in the camera frame
+    near = np.hypot(boxes.centers[:, 0] - o[0], boxes.centers[:, 1] - o[1]) <= 300.0
+    for i in np.flatnonzero(near & (cam[:, :, 2] >= 0.05).any(1)):
+        rect = _cam_rect(cam[i], K, w, h)
+        if rect is not None:
+            any_cover[rect[0]:rect[1], rect[2]:rect[3]] = True
+            if boxes.inst[i] > 0:
+                n_cover[rect[0]:rect[1], rect[2]:rect[3]] += 1
+    sub = np.flatnonzero(any_cover)
+    n = h * w
+    t = np.full(n, np.inf, np.float32)
+    bid_all = np.full(n, -1, np.int32)
+    part_all = np.zeros(n, np.int32)
+    nrm_all = np.zeros((n, 3), np.float32)
+    if len(sub):
+        t[sub], bid_all[sub], part_all[sub], nrm_all[sub] = scene.cast(o, dirs[sub])
     on_mesh = t < tg
     ids = np.where(on_mesh, bid_all, -1).astype(np.int32)
     depth = np.where(on_mesh, t, tg)
     # coverage of the agent boxes ignoring occlusion (for visibility). A ray can only hit an
     # occluded agent if its first hit is a mesh inside that agent's projected rectangle; rays whose
     # first hit is an agent covered by a single rectangle (its own) count directly.
-    n_cover = np.zeros((h, w), np.int16)
-    for i in np.nonzero(boxes.inst > 0)[0]:
-        rel = boxes.centers[i] - o
-        if rel @ R[:, 2] < -float(np.linalg.norm(boxes.half[i])) or np.hypot(rel[0], rel[1]) > 300.0:
-            continue
-        rect = _cam_rect((boxes.corners(i) - o) @ R, K, w, h)
-        if rect is not None:
-            n_cover[rect[0]:rect[1], rect[2]:rect[3]] += 1
     n_cover = n_cover.reshape(-1)
     on_agent = on_mesh & (boxes.inst[np.maximum(ids, 0)] > 0)
     direct = on_agent & (n_cover == 1)

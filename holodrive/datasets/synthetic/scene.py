@@ -339,7 +339,8 @@ def _write_scene(spec, tok, layout, rig, world, ego, t_keys, lidar_times, cam_ti
             t = t_sweep + cam_offset[ch]
             t0 = time.perf_counter()
             boxes, owner, rscene = world.instant(t)
-            shadow = world.shadow(t, sun) if shadows else None
+            if ch == CAMERA_NAMES[0]:    # ground shadows once per camera frame (agents at the first camera's time)
+                shadow = world.shadow(t, sun) if shadows else None
             exy = ego.state([t])
             c = rig[ch]
             rot, trans, _, _ = _sensor_pose((exy[0][0], exy[1][0], exy[2][0]), c)
