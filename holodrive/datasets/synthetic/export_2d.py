@@ -6,6 +6,7 @@ import os
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ...utils.io import write_json_lines
 from ..constants import DETECTION_CLASSES
 
 #: ADE label values: 0 = other/ignore, then these classes from 1.
@@ -67,11 +68,10 @@ class Export2D:
             self.next_img[split] += 1
             img = dict(id=img_id, file_name=it['file_name'], width=it['width'], height=it['height'],
                        **it.get('extra', {}))
-            self.tmp[(split, 'images')].write(json.dumps(img) + '\n')
-            for a in it['annotations']:
-                a = dict(id=self.next_ann[split], image_id=img_id, **a)
-                self.next_ann[split] += 1
-                self.tmp[(split, 'annotations')].write(json.dumps(a) + '\n')
+            write_json_lines(self.tmp[(split, 'images')], [img])
+            anns = [dict(id=self.next_ann[split] + j, image_id=img_id, **a) for j, a in enumerate(it['annotations'])]
+            self.next_ann[split] += len(anns)
+            write_json_lines(self.tmp[(split, 'annotations')], anns)
 
     def close(self):
         cats = [dict(id=i + 1, name=n, supercategory=n) for i, n in enumerate(DETECTION_CLASSES)]

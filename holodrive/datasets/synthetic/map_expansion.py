@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 from shapely.geometry import Polygon
 
+from ...utils.io import write_json_lines
 from . import layout as L
 
 #: canvas sizes (x, y) in metres of the four nuScenes maps (as in the devkit)
@@ -182,8 +183,7 @@ class MapExpansionWriter:
     def add(self, location, layers, dicts):
         for k, recs in layers.items():
             fh = self._fh(location, k)
-            for r in recs:
-                fh.write(json.dumps(r) + '\n')
+            write_json_lines(fh, recs)
         for k, d in dicts.items():
             fh = self._fh(location, k)
             for key, v in d.items():

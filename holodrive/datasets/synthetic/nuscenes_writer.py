@@ -1,6 +1,7 @@
 """Streaming writer of the 13 nuScenes tables and the fixed vocabulary tables."""
-import json
 import os
+
+from ...utils.io import write_json_lines
 
 #: The 23 nuScenes categories with their (lidarseg) index.
 CATEGORIES = [
@@ -62,10 +63,7 @@ class TableWriter:
 
     def add(self, table, records):
         fh = self._files[table]
-        for r in records:
-            fh.write(json.dumps(r))
-            fh.write('\n')
-        self.counts[table] += len(records)
+        self.counts[table] += write_json_lines(fh, records)
 
     def close(self):
         for t, fh in self._files.items():

@@ -10,6 +10,7 @@ import math
 import numpy as np
 from PIL import ImageDraw
 
+from ...utils.geometry import box_corners, box_footprints
 from . import layout as L
 from .meshes import P_BODY, P_HEAD, P_TAIL, PART_COLORS, PART_REFLECT
 from .sensors import LIDAR_AZIMUTH_STEPS, LIDAR_ELEVATIONS, LIDAR_RANGE
@@ -43,26 +44,21 @@ class Boxes:
     def __len__(self):
         return len(self.yaws)
 
+    def array(self):
+        """(M, 7) ``[x, y, z, l, w, h, yaw]`` (gravity centres)."""
+        return np.concatenate([self.centers, 2 * self.half, self.yaws[:, None]], 1)
+
     def corners(self, i):
-        c, s = math.cos(self.yaws[i]), math.sin(self.yaws[i])
-        hx, hy, hz = self.half[i]
-        sx = np.array([1, 1, 1, 1, -1, -1, -1, -1]) * hx
-        sy = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * hy
-        sz = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * hz
-        return np.stack([c * sx - s * sy, s * sx + c * sy, sz], 1) + self.centers[i]
+        return box_corners(self.array()[i:i + 1])[0]
 
 
+#: box edges over the corners of :func:`holodrive.utils.geometry.box_corners` (0-3 back, 4-7 front)
 _EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
 
 
 def _all_corners(boxes):
-    """(M, 8, 3) corners of all boxes (same order as :meth:`Boxes.corners`)."""
-    sx = np.array([1, 1, 1, 1, -1, -1, -1, -1], np.float64)
-    sy = np.array([1, -1, -1, 1, 1, -1, -1, 1], np.float64)
-    sz = np.array([1, 1, -1, -1, 1, 1, -1, -1], np.float64)
-    lx, ly, lz = sx * boxes.half[:, :1], sy * boxes.half[:, 1:2], sz * boxes.half[:, 2:3]
-    c, s = np.cos(boxes.yaws)[:, None], np.sin(boxes.yaws)[:, None]
-    return np.stack([c * lx - s * ly, s * lx + c * ly, lz], -1) + boxes.centers[:, None]
+    """(M, 8, 3) corners of all boxes (mmdet3d order, see :func:`holodrive.utils.geometry.box_corners`)."""
+    return box_corners(boxes.array())
 
 
 def _cam_rect(corners_cam, K, w, h, near=0.05):
@@ -124,13 +120,12 @@ def draw_shadows(img, layout, centers, sizes, yaws, sun):
     draw = ImageDraw.Draw(img)
     x0, y0 = layout.origin
     k = -np.asarray(sun[:2], np.float64) / max(float(sun[2]), 0.2)
-    for (cx, cy, cz), (bw, bl, bh), yaw in zip(centers, sizes, yaws):
-        c, s = math.cos(yaw), math.sin(yaw)
-        lx = np.array([1, -1, -1, 1]) * bl / 2
-        ly = np.array([1, 1, -1, -1]) * bw / 2
-        fx, fy = cx + c * lx - s * ly, cy + s * lx + c * ly
+    centers = np.asarray(centers, np.float64).reshape(-1, 3)
+    sizes = np.asarray(sizes, np.float64).reshape(-1, 3)
+    feet = box_footprints(np.concatenate([centers, sizes[:, [1, 0, 2]], np.asarray(yaws, np.float64).reshape(-1, 1)], 1))
+    for foot, cz, bh in zip(feet, centers[:, 2], sizes[:, 2]):
         top = cz + bh / 2
-        pts = np.concatenate([np.stack([fx, fy], 1), np.stack([fx + k[0] * top, fy + k[1] * top], 1)])
+        pts = np.concatenate([foot, foot + k * top])
         draw.polygon([((x - x0) / L.RASTER_RES, (y - y0) / L.RASTER_RES) for x, y in _hull(pts)], fill=255)
     return img
 
