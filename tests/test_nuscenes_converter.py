@@ -223,4 +223,186 @@ def test_converter_writes_to_out_dir_with_prefix(tiny_world, nusc, tmp_path):
                                 with_cam_instances=False, nusc=nusc)
     assert out == {s: tmp_path / f'custom_infos_{s}.pkl' for s in ('train', 'val')}
     for rec in _load(out['train'])['data_list']:
-        assert len(rec.get('lidar_sweeps', [])) <= 1 and 'cam_instances' not in rec
+        # exactly min(max_sweeps, sweeps before this keyframe): 0 only at a scene start
+        has_prev = nusc.get('sample_data', rec['lidar_points']['sample_data_token'])['prev']
+        assert len(rec.get('lidar_sweeps', [])) == (1 if has_prev else 0)
+        assert 'cam_instances' not in rec
+
+
+def test_streamed_pkl_is_one_valid_pickle_and_the_stream_is_written_with_it(tiny_world):
+    import mmengine
+
+    from holodrive.datasets import streaming
+
+    for path in tiny_world.infos.values():
+        data = _load(path)
+        assert mmengine.load(str(path)).keys() == data.keys() == {'metainfo', 'data_list'}
+        assert pickle.dumps(mmengine.load(str(path))) == pickle.dumps(data)
+        stream = streaming.InfoStream(path.with_suffix('.stream'))
+        assert stream.header['source'] == streaming.source_signature(path)
+        assert len(stream) == len(data['data_list'])
+        for i, rec in enumerate(data['data_list']):
+            assert pickle.dumps(stream[i]) == pickle.dumps(rec)
+
+
+def test_dataset_never_rereads_the_pkl(tiny_world, monkeypatch):
+    from holodrive.datasets import streaming
+
+    def fail(*args):
+        raise AssertionError('the .stream should have been written by the converter')
+    monkeypatch.setattr(streaming, 'build_info_stream', fail)
+    monkeypatch.setattr(streaming, 'load_info_file', fail)
+    ds = NuScenesSceneDataset(str(tiny_world.root), 'nuscenes_infos_train.pkl')
+    assert len(ds) == len(_load(tiny_world.infos['train'])['data_list'])
+
+
+def test_workers_give_byte_identical_output(tiny_world, nusc, tmp_path):
+    from holodrive.datasets import create_nuscenes_infos
+
+    one = create_nuscenes_infos(tiny_world.root, tiny_world.version, out_dir=tmp_path / 'w1',
+                                progress=False, nusc=nusc, workers=1)
+    two = create_nuscenes_infos(tiny_world.root, tiny_world.version, out_dir=tmp_path / 'w2',
+                                progress=False, nusc=nusc, workers=2)
+    for split in one:
+        assert one[split].read_bytes() == two[split].read_bytes()
+        assert one[split].read_bytes() == tiny_world.infos[split].read_bytes()
+
+
+def test_cam_instances_equal_mmdet3d_get_nuscenes_2d_boxes(tiny_world, nusc, monkeypatch):
+    """The vectorised 2D / mono-3D boxes are mmdet3d's, clipped to the real image size."""
+    import functools
+
+    from mmdet3d.datasets import convert_utils
+
+    monkeypatch.setattr(convert_utils, 'post_process_coords', functools.partial(
+        convert_utils.post_process_coords, imsize=(320, 180)))   # tiny_world's images
+    checked = 0
+    for rec in _load(tiny_world.infos['val'])['data_list']:
+        for cam, boxes in rec['cam_instances'].items():
+            sd_token = rec['images'][cam]['sample_data_token']
+            ref = convert_utils.get_nuscenes_2d_boxes(nusc, sd_token, ['', '1', '2', '3', '4'])
+            assert len(boxes) == len(ref), cam
+            for ours, theirs in zip(boxes, ref):
+                assert ours.keys() == theirs.keys()
+                for key in ours:   # mmdet3d projects the centre in float32
+                    atol = 1e-3 if key in ('center_2d', 'depth') else 1e-6
+                    np.testing.assert_allclose(ours[key], theirs[key], atol=atol,
+                                               equal_nan=True, err_msg=key)
+                checked += 1
+    assert checked > 10
+
+
+def _devkit_ego2global(nusc, sample_token):
+    from nuscenes.utils.geometry_utils import transform_matrix
+    from pyquaternion import Quaternion
+
+    sd = nusc.get('sample_data', nusc.get('sample', sample_token)['data']['LIDAR_TOP'])
+    pose = nusc.get('ego_pose', sd['ego_pose_token'])
+    return transform_matrix(pose['translation'], Quaternion(pose['rotation']))
+
+
+def test_ego_trajectories_match_devkit_poses(tiny_world, nusc):
+    for path in tiny_world.infos.values():
+        data_list = _load(path)['data_list']
+        meta = _load(path)['metainfo']
+        assert (meta['ego_fut_steps'], meta['ego_past_steps']) == (6, 4)
+        by_token = {r['token']: r for r in data_list}
+        for rec in data_list:
+            cur = np.linalg.inv(_devkit_ego2global(nusc, rec['token']))
+            assert np.asarray(rec['ego_fut_traj']).shape == (6, 2)
+            assert np.asarray(rec['ego_past_traj']).shape == (4, 2)
+            for key, link, steps in (('fut', 'next', 6), ('past', 'prev', 4)):
+                token = rec['token']
+                for k in range(steps):
+                    token = by_token[token][link] if token else ''
+                    traj = rec[f'ego_{key}_traj'][k]
+                    assert rec[f'ego_{key}_valid'][k] == bool(token)
+                    if not token:
+                        assert traj == [0.0, 0.0]
+                        continue
+                    rel = cur @ _devkit_ego2global(nusc, token)
+                    np.testing.assert_allclose(traj, rel[:2, 3], atol=1e-6)
+                    if key == 'fut':
+                        assert rec['ego_fut_yaw'][k] == pytest.approx(
+                            np.arctan2(rel[1, 0], rel[0, 0]), abs=1e-6)
+            frame, n = rec['frame_idx'], rec['num_frames']
+            assert sum(rec['ego_fut_valid']) == min(6, n - 1 - frame)
+            assert sum(rec['ego_past_valid']) == min(4, frame)
+
+
+def test_trajectory_horizons_are_arguments(tiny_world, nusc, tmp_path):
+    from holodrive.datasets import create_nuscenes_infos
+
+    out = create_nuscenes_infos(tiny_world.root, tiny_world.version, out_dir=tmp_path,
+                                progress=False, with_cam_instances=False, nusc=nusc,
+                                fut_steps=2, past_steps=1)
+    data = _load(out['val'])
+    assert (data['metainfo']['ego_fut_steps'], data['metainfo']['ego_past_steps']) == (2, 1)
+    rec = data['data_list'][0]
+    assert np.asarray(rec['ego_fut_traj']).shape == (2, 2) and rec['ego_past_valid'] == [False]
+    ds = NuScenesSceneDataset(str(tiny_world.root), str(out['val']))
+    item = ds.get_data_info(0)
+    assert item['ego_fut_traj'].shape == (2, 2) and item['ego_past_valid'].shape == (1,)
+
+
+@pytest.fixture(scope='module')
+def sweep_world(tmp_path_factory):
+    from holodrive.datasets import create_nuscenes_infos
+    from holodrive.datasets.synthetic import generate_world
+
+    root = tmp_path_factory.mktemp('cam_sweep_world')
+    summary = generate_world(root, num_scenes=2, seed=3, samples_per_scene=3,
+                             image_size=(160, 90), camera_sweeps_per_sample=2,
+                             lidar_sweeps_per_sample=2, export_2d=False, save_aux=False,
+                             progress=False)
+    infos = create_nuscenes_infos(root, summary.version, progress=False,
+                                  with_cam_instances=False, max_cam_sweeps=3)
+    return root, load_nuscenes(root, summary.version), infos
+
+
+def test_camera_sweeps_project_like_the_devkit_chain(sweep_world):
+    from nuscenes.utils.geometry_utils import transform_matrix
+    from pyquaternion import Quaternion
+
+    root, nusc, infos = sweep_world
+    point_global = None
+    checked = 0
+    for rec in _load(infos['train'])['data_list'] + _load(infos['val'])['data_list']:
+        lidar_sd = nusc.get('sample_data', rec['lidar_points']['sample_data_token'])
+        assert set(rec['cam_sweeps']) == set(CAMERA_NAMES)
+        for cam, sweeps in rec['cam_sweeps'].items():
+            # the non-keyframes back to the previous keyframe, newest first
+            expected, token = [], nusc.get('sample_data', rec['images'][cam]['sample_data_token'])['prev']
+            while token and not nusc.get('sample_data', token)['is_key_frame']:
+                expected.append(token)
+                token = nusc.get('sample_data', token)['prev']
+            assert [s['sample_data_token'] for s in sweeps] == expected[:3]
+            assert len(sweeps) == 2     # camera_sweeps_per_sample (max_cam_sweeps=3 is not hit)
+            for sweep in sweeps:
+                sd = nusc.get('sample_data', sweep['sample_data_token'])
+                assert sweep['img_path'] == sd['filename'] and (root / sd['filename']).is_file()
+                assert sweep['timestamp'] == sd['timestamp'] / 1e6 < rec['timestamp']
+                cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
+                pose = nusc.get('ego_pose', sd['ego_pose_token'])
+                lcs = nusc.get('calibrated_sensor', lidar_sd['calibrated_sensor_token'])
+                lpose = nusc.get('ego_pose', lidar_sd['ego_pose_token'])
+                # a static world point 10 m in front of this sweep's camera
+                point_global = transform_matrix(pose['translation'], Quaternion(pose['rotation'])) @ \
+                    transform_matrix(cs['translation'], Quaternion(cs['rotation'])) @ \
+                    np.array([0.5, -0.3, 10.0, 1.0])
+                p_lidar = transform_matrix(lcs['translation'], Quaternion(lcs['rotation']),
+                                           inverse=True) @ transform_matrix(
+                    lpose['translation'], Quaternion(lpose['rotation']), inverse=True) @ point_global
+                # devkit chain: global -> sweep ego -> sweep camera -> image
+                p_cam = transform_matrix(cs['translation'], Quaternion(cs['rotation']),
+                                         inverse=True) @ transform_matrix(
+                    pose['translation'], Quaternion(pose['rotation']), inverse=True) @ point_global
+                uvz = np.asarray(cs['camera_intrinsic']) @ p_cam[:3]
+                ours = np.asarray(sweep['lidar2img']) @ p_lidar
+                np.testing.assert_allclose(ours[:2] / ours[2], uvz[:2] / uvz[2], atol=1e-6)
+                np.testing.assert_allclose((np.asarray(sweep['lidar2cam']) @ p_lidar)[:3],
+                                           p_cam[:3], atol=1e-6)
+                np.testing.assert_allclose(sweep['ego2global'], transform_matrix(
+                    pose['translation'], Quaternion(pose['rotation'])), atol=1e-9)
+                checked += 1
+    assert checked > 0 and point_global is not None

@@ -22,21 +22,25 @@ HoloDrive additions (ignored by mmdet3d): per-instance ``instance_token``,
 ``ann_token``, ``category_name``, ``visibility``; per-frame ``scene_token``,
 ``scene_name``, ``scene_description``, ``location``, ``prev``/``next`` sample tokens
 (``''`` at the scene ends), ``frame_idx``, ``num_frames``, ``ego_velocity``,
-``ego_yaw_rate`` and ``lidar2img`` per camera.
+``ego_yaw_rate``, ``ego_{fut,past}_traj`` / ``_valid`` and ``ego_fut_yaw`` (ego trajectory
+in the current ego frame), ``cam_sweeps`` (``max_cam_sweeps``) and ``lidar2img`` per camera.
 """
 import json
+import multiprocessing
 import os
 import os.path as osp
-import pickle
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
-from pyquaternion import Quaternion
 
-from .constants import CAMERA_NAMES, DETECTION_CLASSES, LIDAR_NAME
+from holodrive.utils.io import atomic_open
+from .constants import DETECTION_CLASSES
 from .errors import NuScenesTableError
+from .info_writer import InfoPickleWriter, dumps_record
+from .nuscenes_records import NUS_ATTRIBUTES, SceneRecordBuilder  # noqa: F401
+from .streaming import InfoStreamWriter, build_lock, default_stream_path, source_signature
 
 #: The 13 tables ``NuScenes`` loads and the fields the devkit and this converter read.
 REQUIRED_FIELDS = {
@@ -61,12 +65,6 @@ REQUIRED_FIELDS = {
                           'prev', 'next'),
     'map': ('token', 'log_tokens', 'category', 'filename'),
 }
-
-#: mmdet3d's attribute order (``mmdet3d.datasets.convert_utils.nus_attributes``).
-NUS_ATTRIBUTES = ('cycle.with_rider', 'cycle.without_rider',
-                  'pedestrian.moving', 'pedestrian.standing',
-                  'pedestrian.sitting_lying_down', 'vehicle.moving',
-                  'vehicle.parked', 'vehicle.stopped', 'None')
 
 #: version -> {output split name: devkit split name}
 SPLITS_BY_VERSION = {
@@ -226,196 +224,11 @@ def load_nuscenes(dataroot, version: str = 'v1.0-mini', verbose: bool = False):
     return nusc
 
 
-# --------------------------------------------------------------------------- geometry
-def pose_matrix(rotation, translation) -> np.ndarray:
-    """4x4 float64 matrix from a nuScenes (w, x, y, z) quaternion and a translation."""
-    mat = np.eye(4)
-    mat[:3, :3] = Quaternion(rotation).rotation_matrix
-    mat[:3, 3] = translation
-    return mat
-
-
-def _sensor_poses(nusc, sd_token: str):
-    """(sample_data record, sensor2ego, ego2global) of one sample_data."""
-    sd = nusc.get('sample_data', sd_token)
-    cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
-    pose = nusc.get('ego_pose', sd['ego_pose_token'])
-    return sd, cs, pose_matrix(cs['rotation'], cs['translation']), \
-        pose_matrix(pose['rotation'], pose['translation'])
-
-
-def _tolist(mat: np.ndarray) -> list:
-    return np.asarray(mat, dtype=np.float64).tolist()
-
-
 # --------------------------------------------------------------------------- records
-def _lidar_sweeps(nusc, lidar_sd: dict, global2lidar: np.ndarray,
-                  max_sweeps: int) -> List[dict]:
-    """Previous LiDAR sweeps, newest first, as mmdet3d's ``lidar_sweeps`` records.
-
-    ``lidar2sensor`` is the inverse of the sweep->key-frame-LiDAR transform, as
-    mmdet3d's ``update_infos_to_v2`` writes it; ``sensor2lidar`` holds the transform
-    itself (what :class:`~holodrive.datasets.transforms.LoadSweepsChecked` applies).
-    """
-    sweeps = []
-    token = lidar_sd['prev']
-    while token and len(sweeps) < max_sweeps:
-        sd, _, sweep2ego, ego2global = _sensor_poses(nusc, token)
-        sensor2lidar = global2lidar @ ego2global @ sweep2ego
-        sweeps.append(dict(
-            lidar_points=dict(
-                lidar_path=sd['filename'], num_pts_feats=5,
-                lidar2ego=_tolist(sweep2ego),
-                lidar2sensor=_tolist(np.linalg.inv(sensor2lidar))),
-            sensor2lidar=_tolist(sensor2lidar),
-            ego2global=_tolist(ego2global),
-            timestamp=sd['timestamp'] / 1e6,
-            sample_data_token=sd['token'],
-            is_key_frame=bool(sd['is_key_frame'])))
-        token = sd['prev']
-    return sweeps
-
-
-def _camera_infos(nusc, sample: dict, global2lidar: np.ndarray) -> Dict[str, dict]:
-    images = {}
-    for cam in CAMERA_NAMES:
-        if cam not in sample['data']:
-            continue
-        sd, cs, cam2ego, ego2global = _sensor_poses(nusc, sample['data'][cam])
-        cam2img = np.asarray(cs['camera_intrinsic'], dtype=np.float64)
-        lidar2cam = np.linalg.inv(global2lidar @ ego2global @ cam2ego)
-        viewpad = np.eye(4)
-        viewpad[:3, :3] = cam2img
-        images[cam] = dict(
-            img_path=osp.basename(sd['filename']),
-            height=int(sd['height']), width=int(sd['width']),
-            cam2img=_tolist(cam2img), cam2ego=_tolist(cam2ego),
-            lidar2cam=_tolist(lidar2cam), lidar2img=_tolist(viewpad @ lidar2cam),
-            ego2global=_tolist(ego2global),
-            sample_data_token=sd['token'], timestamp=sd['timestamp'] / 1e6)
-    return images
-
-
-def _instances(nusc, sample: dict, ego2global: np.ndarray,
-               lidar2ego: np.ndarray) -> List[dict]:
-    from nuscenes.eval.detection.utils import category_to_detection_name
-
-    q_ego = Quaternion(matrix=ego2global[:3, :3])
-    q_lidar = Quaternion(matrix=lidar2ego[:3, :3])
-    global2lidar_rot = (ego2global[:3, :3] @ lidar2ego[:3, :3]).T
-    instances = []
-    for ann_token in sample['anns']:
-        ann = nusc.get('sample_annotation', ann_token)
-        box = nusc.get_box(ann_token)                   # global frame
-        box.translate(-ego2global[:3, 3])
-        box.rotate(q_ego.inverse)
-        box.translate(-lidar2ego[:3, 3])
-        box.rotate(q_lidar.inverse)                      # LiDAR frame
-        velocity = global2lidar_rot @ nusc.box_velocity(ann_token)
-        w, l, h = box.wlh
-        category = nusc.get('instance', ann['instance_token'])['category_token']
-        category = nusc.get('category', category)['name']
-        det_name = category_to_detection_name(category)
-        label = DETECTION_CLASSES.index(det_name) if det_name in DETECTION_CLASSES else -1
-        attrs = [nusc.get('attribute', t)['name'] for t in ann['attribute_tokens']]
-        attr = attrs[0] if attrs and attrs[0] in NUS_ATTRIBUTES else 'None'
-        num_lidar, num_radar = int(ann['num_lidar_pts']), int(ann['num_radar_pts'])
-        yaw = float(box.orientation.yaw_pitch_roll[0])
-        instances.append(dict(
-            bbox_3d=[float(v) for v in box.center] + [float(l), float(w), float(h), yaw],
-            bbox_label=label, bbox_label_3d=label,
-            velocity=[float(velocity[0]), float(velocity[1])],
-            num_lidar_pts=num_lidar, num_radar_pts=num_radar,
-            bbox_3d_isvalid=bool(num_lidar + num_radar > 0),
-            attr_label=NUS_ATTRIBUTES.index(attr),
-            instance_token=ann['instance_token'],
-            instance_id=nusc.getind('instance', ann['instance_token']),
-            ann_token=ann_token, category_name=category,
-            visibility=str(ann['visibility_token'])))
-    return instances
-
-
-def _cam_instances(nusc, images: Dict[str, dict]) -> Dict[str, list]:
-    """2D/mono-3D boxes per camera, via mmdet3d's own ``get_nuscenes_2d_boxes``."""
-    from mmdet3d.datasets.convert_utils import get_nuscenes_2d_boxes
-    return {cam: get_nuscenes_2d_boxes(nusc, info['sample_data_token'],
-                                       visibilities=['', '1', '2', '3', '4'])
-            for cam, info in images.items()}
-
-
-def sample_info(nusc, sample_token: str, max_sweeps: int = 10,
-                with_cam_instances: bool = True) -> dict:
-    """One keyframe as an mmdet3d v2 info record (plus HoloDrive fields).
-
-    Scene-level fields (``frame_idx``, ``ego_velocity``, ...) are filled by
-    :func:`scene_infos`.
-    """
-    sample = nusc.get('sample', sample_token)
-    if LIDAR_NAME not in sample['data']:
-        raise NuScenesTableError(
-            f'sample {sample_token!r} has no {LIDAR_NAME} sample_data',
-            osp.join(nusc.table_root, 'sample_data.json'),
-            f'every key-frame sample needs a {LIDAR_NAME} key-frame sample_data record')
-    lidar_sd, _, lidar2ego, ego2global = _sensor_poses(nusc, sample['data'][LIDAR_NAME])
-    global2lidar = np.linalg.inv(ego2global @ lidar2ego)
-    scene = nusc.get('scene', sample['scene_token'])
-    log = nusc.get('log', scene['log_token'])
-    info = dict(
-        token=sample_token,
-        timestamp=sample['timestamp'] / 1e6,
-        ego2global=_tolist(ego2global),
-        lidar_points=dict(
-            num_pts_feats=5, lidar_path=osp.basename(lidar_sd['filename']),
-            lidar2ego=_tolist(lidar2ego), sample_data_token=lidar_sd['token'],
-            timestamp=lidar_sd['timestamp'] / 1e6),
-        lidar_sweeps=_lidar_sweeps(nusc, lidar_sd, global2lidar, max_sweeps),
-        images=_camera_infos(nusc, sample, global2lidar),
-        instances=_instances(nusc, sample, ego2global, lidar2ego),
-        scene_token=scene['token'], scene_name=scene['name'],
-        scene_description=scene.get('description', ''),
-        location=log['location'], log_token=log['token'],
-        prev=sample['prev'], next=sample['next'])
-    if not info['lidar_sweeps']:
-        del info['lidar_sweeps']  # as mmdet3d: absent key -> pad_empty_sweeps applies
-    if with_cam_instances and info['images']:
-        info['cam_instances'] = _cam_instances(nusc, info['images'])
-    return info
-
-
-def _fill_ego_motion(infos: List[dict]) -> None:
-    """``ego_velocity`` (m/s, current ego frame) and ``ego_yaw_rate`` (rad/s) by
-    central differences of the key-frame ego poses (one-sided at the scene ends,
-    NaN for a one-frame scene)."""
-    for i, info in enumerate(infos):
-        a, b = infos[max(i - 1, 0)], infos[min(i + 1, len(infos) - 1)]
-        dt = b['timestamp'] - a['timestamp']
-        if dt <= 0:
-            info['ego_velocity'] = [float('nan')] * 3
-            info['ego_yaw_rate'] = float('nan')
-            continue
-        pa, pb = np.asarray(a['ego2global']), np.asarray(b['ego2global'])
-        cur = np.asarray(info['ego2global'])
-        v_global = (pb[:3, 3] - pa[:3, 3]) / dt
-        info['ego_velocity'] = (cur[:3, :3].T @ v_global).tolist()
-        yaw_a = np.arctan2(pa[1, 0], pa[0, 0])
-        yaw_b = np.arctan2(pb[1, 0], pb[0, 0])
-        info['ego_yaw_rate'] = float(np.arctan2(np.sin(yaw_b - yaw_a),
-                                                np.cos(yaw_b - yaw_a)) / dt)
-
-
-def scene_infos(nusc, scene: dict, max_sweeps: int = 10,
-                with_cam_instances: bool = True) -> List[dict]:
-    """All keyframes of one scene in temporal order, with scene-level fields."""
-    infos = []
-    token = scene['first_sample_token']
-    while token:
-        infos.append(sample_info(nusc, token, max_sweeps, with_cam_instances))
-        token = infos[-1]['next']
-    for i, info in enumerate(infos):
-        info['frame_idx'] = i
-        info['num_frames'] = len(infos)
-    _fill_ego_motion(infos)
-    return infos
+def scene_infos(nusc, scene: dict, max_sweeps: int = 10, with_cam_instances: bool = True,
+                **kwargs) -> List[dict]:
+    """All keyframes of one scene in temporal order (see :class:`SceneRecordBuilder`)."""
+    return SceneRecordBuilder(nusc, max_sweeps, with_cam_instances, **kwargs).scene(scene)
 
 
 def split_scenes(nusc, version: str) -> Dict[str, List[dict]]:
@@ -438,22 +251,62 @@ def split_scenes(nusc, version: str) -> Dict[str, List[dict]]:
     return out
 
 
-def _metainfo(version: str, data_list: List[dict]) -> dict:
+def _metainfo(nusc, version: str, fut_steps: int, past_steps: int) -> dict:
+    """Written before the records (streamed): every category of the release that is
+    not a detection class is listed with -1."""
+    from nuscenes.eval.detection.utils import category_to_detection_name
+
     categories = {name: i for i, name in enumerate(DETECTION_CLASSES)}
-    for info in data_list:
-        for inst in info['instances']:
-            if inst['bbox_label_3d'] == -1:
-                categories.setdefault(inst['category_name'], -1)
+    for cat in nusc.category:
+        if category_to_detection_name(cat['name']) not in DETECTION_CLASSES:
+            categories.setdefault(cat['name'], -1)
     return dict(dataset='nuscenes', version=version, info_version='1.1',
                 info_producer='holodrive.datasets.nuscenes_converter',
-                categories=categories)
+                categories=categories, ego_fut_steps=fut_steps, ego_past_steps=past_steps)
+
+
+_WORKER = {}   # the forked workers' builder (inherited, never pickled)
+
+
+def _convert_scene(job) -> List[tuple]:
+    """(record pickle, token, prev, next, labels) per keyframe of one scene."""
+    scene, first_idx = job
+    builder = _WORKER['builder']
+    infos = builder.scene(scene)
+    if len(infos) != scene['nbr_samples']:
+        raise NuScenesTableError(
+            f'scene {scene["name"]!r} has nbr_samples={scene["nbr_samples"]} but its '
+            f'sample chain has {len(infos)} keyframes',
+            osp.join(builder.nusc.table_root, 'scene.json'),
+            'fix nbr_samples or the prev/next links of its samples')
+    out = []
+    for i, info in enumerate(infos):
+        info['sample_idx'] = first_idx + i
+        out.append((dumps_record(info), info['token'], info['prev'], info['next'],
+                    [inst['bbox_label_3d'] for inst in info['instances']]))
+    return out
+
+
+def _scene_results(jobs, workers: int):
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_convert_scene, jobs)
+        return
+    ctx = multiprocessing.get_context('fork')   # workers share the loaded tables
+    with ctx.Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap(_convert_scene, jobs, chunksize=1)
 
 
 def create_nuscenes_infos(root_path, version: str = 'v1.0-trainval', out_dir=None,
                           info_prefix: str = 'nuscenes', max_sweeps: int = 10,
                           progress: bool = True, with_cam_instances: bool = True,
-                          nusc=None) -> Dict[str, Path]:
-    """Write mmdet3d v2 info pickles for every split of ``version``.
+                          nusc=None, workers: int = 1, max_cam_sweeps: int = 0,
+                          fut_steps: int = 6, past_steps: int = 4) -> Dict[str, Path]:
+    """Write mmdet3d v2 info pickles (and their ``.stream`` caches) for every split.
+
+    Records are streamed: each scene's records go straight to the ``.pkl`` (one valid
+    pickle, :class:`~holodrive.datasets.info_writer.InfoPickleWriter`) and to the
+    ``.stream`` cache the dataset reads, so neither the converter nor the first
+    dataset construction holds a whole split in RAM.
 
     Args:
         root_path: nuScenes data root (holds ``<version>/``, ``samples/`` ...).
@@ -466,6 +319,10 @@ def create_nuscenes_infos(root_path, version: str = 'v1.0-trainval', out_dir=Non
         with_cam_instances: also write per-camera 2D/mono-3D boxes
             (``cam_instances``, used by FCOS3D-style detectors).
         nusc: an already loaded ``NuScenes`` (skips loading).
+        workers: scenes converted in parallel (forked) processes; the output is
+            byte-identical to ``workers=1``.
+        max_cam_sweeps: previous non-keyframe images per camera (``cam_sweeps``).
+        fut_steps / past_steps: ego trajectory horizons in keyframes (0.5 s each).
 
     Returns:
         dict split -> Path of the written ``.pkl``.
@@ -479,22 +336,30 @@ def create_nuscenes_infos(root_path, version: str = 'v1.0-trainval', out_dir=Non
         nusc = load_nuscenes(root_path, version)
     splits = split_scenes(nusc, version)
     total = sum(s['nbr_samples'] for scenes in splits.values() for s in scenes)
+    metainfo = _metainfo(nusc, version, fut_steps, past_steps)
+    _WORKER['builder'] = SceneRecordBuilder(
+        nusc, max_sweeps, with_cam_instances, max_cam_sweeps=max_cam_sweeps,
+        fut_steps=fut_steps, past_steps=past_steps)
     written = {}
-    with tqdm(total=total, disable=not progress, unit='sample',
-              desc=f'nuScenes {version} -> infos') as bar:
-        for split, scenes in splits.items():
-            data_list = []
-            for scene in scenes:
-                infos = scene_infos(nusc, scene, max_sweeps, with_cam_instances)
-                data_list.extend(infos)
-                bar.update(len(infos))
-            for i, info in enumerate(data_list):
-                info['sample_idx'] = i
-            path = out_dir / f'{info_prefix}_infos_{split}.pkl'
-            tmp = path.with_name(path.name + f'.tmp{os.getpid()}')
-            with open(tmp, 'wb') as f:
-                pickle.dump(dict(metainfo=_metainfo(version, data_list),
-                                 data_list=data_list), f, protocol=4)
-            os.replace(tmp, path)
-            written[split] = path
+    try:
+        with tqdm(total=total, disable=not progress, unit='sample',
+                  desc=f'nuScenes {version} -> infos') as bar:
+            for split, scenes in splits.items():
+                path = out_dir / f'{info_prefix}_infos_{split}.pkl'
+                firsts = np.cumsum([0] + [s['nbr_samples'] for s in scenes])[:-1]
+                jobs = list(zip(scenes, (int(i) for i in firsts)))
+                stream_path = default_stream_path(path)
+                with build_lock(stream_path), InfoStreamWriter(stream_path) as stream:
+                    with atomic_open(str(path), 'wb') as f:
+                        pkl = InfoPickleWriter(f, metainfo)
+                        for results in _scene_results(jobs, workers):
+                            for blob, token, prev, nxt, labels in results:
+                                pkl.add(blob)
+                                stream.add(blob, token, prev, nxt, labels)
+                            bar.update(len(results))
+                        pkl.close()
+                    stream.finish(metainfo, source_signature(path))
+                written[split] = path
+    finally:
+        _WORKER.clear()
     return written

@@ -21,6 +21,7 @@ images + calibration (``LoadMultiViewImagesChecked``), LiDAR (``LoadPointsChecke
 ``RasterizeBoxBEV``), sparse LiDAR depth per camera (``ProjectLidarDepth``).
 """
 import copy
+import os.path as osp
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -37,6 +38,8 @@ NUSCENES_DATA_PREFIX = dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP', 
                             **{cam: f'samples/{cam}' for cam in CAMERA_NAMES})
 
 ADJACENT_POLICIES = ('clamp', 'drop')
+#: ego trajectory horizons (keyframes) assumed for info files that do not state them
+DEFAULT_FUT_STEPS, DEFAULT_PAST_STEPS = 6, 4
 
 
 @DATASETS.register_module()
@@ -160,6 +163,26 @@ class NuScenesSceneDataset(NuScenesDataset):
         if with_ann and 'ann_info' not in info:
             info['ann_info'] = self.parse_ann_info(info)
         self.num_ins_per_cat[:] = counts
+        return info
+
+    def parse_data_info(self, info: dict):
+        """mmdet3d's ``parse_data_info`` plus the ego trajectory as numpy arrays
+        (``ego_fut_traj`` (F, 2), ``ego_fut_valid`` (F,), ``ego_fut_yaw`` (F,),
+        ``ego_past_traj`` (P, 2), ``ego_past_valid`` (P,); zeros and ``valid=False``
+        for info files written without them) and absolute ``cam_sweeps`` paths."""
+        info = super().parse_data_info(info)
+        fut = int(self.metainfo.get('ego_fut_steps', DEFAULT_FUT_STEPS))
+        past = int(self.metainfo.get('ego_past_steps', DEFAULT_PAST_STEPS))
+        for key, shape, dtype in (
+                ('ego_fut_traj', (fut, 2), np.float32), ('ego_fut_valid', (fut,), bool),
+                ('ego_fut_yaw', (fut,), np.float32), ('ego_past_traj', (past, 2), np.float32),
+                ('ego_past_valid', (past,), bool)):
+            value = info.get(key)
+            info[key] = np.zeros(shape, dtype) if value is None else \
+                np.asarray(value, dtype=dtype).reshape(shape)
+        for sweeps in info.get('cam_sweeps', {}).values():
+            for sweep in sweeps:
+                sweep['img_path'] = osp.join(self.data_root, sweep['img_path'])
         return info
 
     def get_data_info(self, idx: int) -> dict:

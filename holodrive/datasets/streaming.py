@@ -20,6 +20,8 @@ File layout (all integers little-endian)::
     next_index           int64[n]       row of the next keyframe of the scene, -1
     meta                 pickle of {'metainfo': ..., 'label_counts': {label: n}}
 """
+import contextlib
+import fcntl
 import gc
 import hashlib
 import json
@@ -33,6 +35,7 @@ from typing import Optional
 
 import numpy as np
 
+from holodrive.utils.io import atomic_open
 from .errors import InfoFileError
 
 MAGIC = b'HDSTREAM'
@@ -41,7 +44,7 @@ HEADER_BYTES = 4096
 _ALIGN = 64
 
 
-def _source_signature(pkl_path: str) -> dict:
+def source_signature(pkl_path: str) -> dict:
     st = os.stat(pkl_path)
     return dict(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
@@ -86,23 +89,74 @@ def load_info_file(pkl_path) -> dict:
     return data
 
 
-def _neighbour_rows(data_list: list):
-    """prev/next row per record from the ``prev``/``next`` sample tokens."""
-    n = len(data_list)
-    prev_index = np.full(n, -1, dtype=np.int64)
-    next_index = np.full(n, -1, dtype=np.int64)
-    row_of = {rec.get('token'): i for i, rec in enumerate(data_list) if 'token' in rec}
-    for i, rec in enumerate(data_list):
-        prev_index[i] = row_of.get(rec.get('prev') or None, -1)
-        next_index[i] = row_of.get(rec.get('next') or None, -1)
-    return prev_index, next_index
-
-
 def _pad(f, align=_ALIGN):
     pos = f.tell()
     if pos % align:
         f.write(b'\0' * (align - pos % align))
     return f.tell()
+
+
+class InfoStreamWriter:
+    """Write a ``.stream`` file record by record (atomically, see :func:`atomic_open`).
+
+    ``with InfoStreamWriter(path) as w: w.add(blob, token, prev, next, labels) ...;
+    w.finish(metainfo, source_signature)``. ``blob`` is any standalone pickle of the
+    record; ``labels`` its instances' ``bbox_label_3d``. Without ``finish`` (an
+    exception) nothing is written.
+    """
+
+    def __init__(self, stream_path):
+        self.path = Path(stream_path)
+        self._ctx = atomic_open(str(self.path), 'wb')
+        self._offsets = [0]
+        self._links = []                 # (token, prev, next) per record
+        self._labels = Counter()
+        self._finished = False
+
+    def __enter__(self):
+        self.f = self._ctx.__enter__()
+        self.f.write(b'\0' * HEADER_BYTES)
+        self._data_offset = self.f.tell()
+        return self
+
+    def add(self, blob: bytes, token=None, prev=None, next=None, labels=()) -> None:
+        self.f.write(blob)
+        self._offsets.append(self._offsets[-1] + len(blob))
+        self._links.append((token, prev, next))
+        self._labels.update(int(v) for v in labels if v != -1)
+
+    def finish(self, metainfo: dict, source: dict) -> None:
+        f = self.f
+        row_of = {tok: i for i, (tok, _, _) in enumerate(self._links) if tok is not None}
+        prev_index = np.array([row_of.get(p or None, -1) for _, p, _ in self._links],
+                              np.int64).reshape(-1)
+        next_index = np.array([row_of.get(n or None, -1) for _, _, n in self._links],
+                              np.int64).reshape(-1)
+        sections = {}
+        for name, arr in (('offsets', np.asarray(self._offsets, np.int64)),
+                          ('prev_index', prev_index), ('next_index', next_index)):
+            sections[name] = _pad(f)
+            f.write(arr.tobytes())
+        meta = pickle.dumps(dict(metainfo=metainfo, label_counts=dict(self._labels)),
+                            protocol=4)
+        sections['meta'] = _pad(f)
+        f.write(meta)
+        header = json.dumps(dict(
+            format=FORMAT_VERSION, source=source, num_records=len(self._links),
+            data_offset=self._data_offset, meta_nbytes=len(meta), **sections)).encode()
+        if len(header) + 12 > HEADER_BYTES:
+            raise InfoFileError('stream header too large', self.path)
+        f.seek(0)
+        f.write(MAGIC + struct.pack('<I', len(header)) + header)
+        f.seek(0, os.SEEK_END)
+        self._finished = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and not self._finished:   # abort: remove the temp file
+            err = InfoFileError('stream writer closed without finish()', self.path)
+            self._ctx.__exit__(InfoFileError, err, None)
+            raise err
+        return self._ctx.__exit__(exc_type, exc, tb)
 
 
 def build_info_stream(pkl_path, stream_path) -> Path:
@@ -117,42 +171,28 @@ def build_info_stream(pkl_path, stream_path) -> Path:
 
 
 def _build_info_stream(pkl_path: str, stream_path: Path) -> Path:
-    signature = _source_signature(pkl_path)
+    signature = source_signature(pkl_path)
     data = load_info_file(pkl_path)
-    data_list = data['data_list']
-    prev_index, next_index = _neighbour_rows(data_list)
-    label_counts = Counter(
-        inst.get('bbox_label_3d', -1) for rec in data_list
-        for inst in rec.get('instances', ()))
-    label_counts.pop(-1, None)
-
-    stream_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stream_path.with_name(f'{stream_path.name}.tmp{os.getpid()}')
-    offsets = np.zeros(len(data_list) + 1, dtype=np.int64)
-    with open(tmp, 'wb') as f:
-        f.write(b'\0' * HEADER_BYTES)
-        data_offset = f.tell()
-        for i, rec in enumerate(data_list):
-            f.write(pickle.dumps(rec, protocol=4))
-            offsets[i + 1] = f.tell() - data_offset
-        sections = {}
-        for name, arr in (('offsets', offsets), ('prev_index', prev_index),
-                          ('next_index', next_index)):
-            sections[name] = _pad(f)
-            f.write(arr.tobytes())
-        meta = pickle.dumps(dict(metainfo=data['metainfo'],
-                                 label_counts=dict(label_counts)), protocol=4)
-        sections['meta'] = _pad(f)
-        f.write(meta)
-        header = json.dumps(dict(
-            format=FORMAT_VERSION, source=signature, num_records=len(data_list),
-            data_offset=data_offset, meta_nbytes=len(meta), **sections)).encode()
-        if len(header) + 12 > HEADER_BYTES:
-            raise InfoFileError('stream header too large', stream_path)
-        f.seek(0)
-        f.write(MAGIC + struct.pack('<I', len(header)) + header)
-    os.replace(tmp, stream_path)
+    with InfoStreamWriter(stream_path) as writer:
+        for rec in data['data_list']:
+            writer.add(pickle.dumps(rec, protocol=4), rec.get('token'), rec.get('prev'),
+                       rec.get('next'), [inst.get('bbox_label_3d', -1)
+                                         for inst in rec.get('instances', ())])
+        writer.finish(data['metainfo'], signature)
     return stream_path
+
+
+@contextlib.contextmanager
+def build_lock(stream_path):
+    """Exclusive ``fcntl.flock`` on ``<stream>.lock``: one builder per cache file."""
+    lock_path = str(stream_path) + '.lock'
+    os.makedirs(osp.dirname(osp.abspath(lock_path)), exist_ok=True)
+    with open(lock_path, 'a') as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _read_header(stream_path) -> Optional[dict]:
@@ -221,14 +261,56 @@ class InfoStream:
         self._open()
 
 
+def _is_fresh(path, signature) -> bool:
+    header = _read_header(path)
+    return header is not None and header.get('format') == FORMAT_VERSION and \
+        header.get('source') == signature
+
+
+def _open_or_build(pkl_path: str, candidates, rebuild: bool) -> InfoStream:
+    signature = source_signature(pkl_path)
+    if not rebuild:
+        for path in candidates:
+            if _is_fresh(path, signature):
+                return InfoStream(path)
+    last_error = None
+    for path in candidates:
+        try:
+            with build_lock(path):
+                # another process may have built it while this one waited
+                if not rebuild and _is_fresh(path, signature):
+                    return InfoStream(path)
+                return InfoStream(build_info_stream(pkl_path, path))
+        except OSError as e:  # read-only dataset folder: try the next place
+            last_error = e
+    raise InfoFileError(f'cannot write the info stream cache ({last_error})',
+                        candidates[-1], 'set HOLODRIVE_STREAM_CACHE to a writable folder')
+
+
+def _dist_local_rank() -> Optional[int]:
+    """This process's rank on its machine under an initialised torch.distributed
+    group of more than one process, else None."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return None
+    return int(os.environ.get('LOCAL_RANK', dist.get_rank()))
+
+
 def open_info_stream(pkl_path, cache_dir=None, rebuild: bool = False) -> InfoStream:
     """Open (building or refreshing if needed) the ``.stream`` cache of an info pkl.
+
+    The cache is built once per machine: under torch.distributed the local rank 0
+    builds while the other ranks wait at a barrier; unrelated processes serialise on
+    an ``fcntl.flock`` of ``<stream>.lock`` and reuse what the first one built.
 
     Args:
         pkl_path: the mmdet3d v2 info ``.pkl``; the source of truth.
         cache_dir: folder for the cache; default: next to the ``.pkl``, falling back
             to ``$HOLODRIVE_STREAM_CACHE`` when that folder is not writable.
-        rebuild: force a rebuild.
+        rebuild: force a rebuild (by the building rank only).
     """
     pkl_path = str(pkl_path)
     if not osp.isfile(pkl_path):
@@ -237,18 +319,10 @@ def open_info_stream(pkl_path, cache_dir=None, rebuild: bool = False) -> InfoStr
     candidates = [default_stream_path(pkl_path, cache_dir)]
     if cache_dir is None:
         candidates.append(default_stream_path(pkl_path, _fallback_cache_dir()))
-    signature = _source_signature(pkl_path)
-    if not rebuild:
-        for path in candidates:
-            header = _read_header(path)
-            if header is not None and header.get('format') == FORMAT_VERSION and \
-                    header.get('source') == signature:
-                return InfoStream(path)
-    last_error = None
-    for path in candidates:
-        try:
-            return InfoStream(build_info_stream(pkl_path, path))
-        except OSError as e:  # read-only dataset folder: try the next place
-            last_error = e
-    raise InfoFileError(f'cannot write the info stream cache ({last_error})',
-                        candidates[-1], 'set HOLODRIVE_STREAM_CACHE to a writable folder')
+    local_rank = _dist_local_rank()
+    if local_rank is None:
+        return _open_or_build(pkl_path, candidates, rebuild)
+    import torch.distributed as dist
+    stream = _open_or_build(pkl_path, candidates, rebuild) if local_rank == 0 else None
+    dist.barrier()
+    return stream if stream is not None else _open_or_build(pkl_path, candidates, False)

@@ -15,7 +15,6 @@ largest to the smallest world for each loader.
 import argparse
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -60,20 +59,8 @@ def parse_args(argv=None):
 
 def write_world_infos(src_pkl: str, dst_pkl: str, num_records: int, samples_per_scene: int) -> int:
     """Repeat ``src_pkl``'s records under fresh tokens into ``dst_pkl``; returns its bytes."""
-    with open(src_pkl, 'rb') as f:
-        data = pickle.load(f)  # an info file made by create_data.py (info files are pickles)
-    blobs = [pickle.dumps(r) for r in data['data_list']]
-    records = []
-    for i in range(num_records):
-        rec = pickle.loads(blobs[i % len(blobs)])
-        frame = i % samples_per_scene
-        last = frame == samples_per_scene - 1 or i == num_records - 1
-        rec.update(token=f'tok{i}', sample_idx=i, frame_idx=frame,
-                   scene_token=f'scene{i // samples_per_scene}',
-                   prev=f'tok{i - 1}' if frame else '', next='' if last else f'tok{i + 1}')
-        records.append(rec)
-    with open(dst_pkl, 'wb') as f:
-        pickle.dump(dict(metainfo=data['metainfo'], data_list=records), f, protocol=4)
+    from holodrive.datasets.info_writer import replicate_info_file
+    replicate_info_file(src_pkl, dst_pkl, num_records, samples_per_scene)
     return os.path.getsize(dst_pkl)
 
 
