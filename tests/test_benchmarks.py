@@ -28,3 +28,15 @@ def test_memory_benchmark_builds_world_infos_and_reports_both_sizes(tiny_world, 
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith('stream ')]
     assert [(r[1], r[2]) for r in rows] == [('1', '2'), ('3', '6')]
     assert 'stream: 3-scene / 1-scene  peak RSS x' in proc.stdout
+
+
+def test_generation_benchmark_reports_its_split(capsys):
+    sys.path.insert(0, str(ROOT / 'tools' / 'analysis_tools'))
+    from benchmark_generation import main
+
+    s = main(['--num-scenes', '1', '--samples', '1', '--image-size', '64', '36', '--lidar-sweeps', '1',
+              '--camera-sweeps', '1', '--no-export-2d'])
+    out = capsys.readouterr().out
+    assert s.num_samples == 1 and s.camera_images == 12 and s.lidar_sweeps == 2
+    for key in ('keyframes/s', 'camera time', 'LiDAR time', 'process CPU time', 'keyframe render cost'):
+        assert key in out
