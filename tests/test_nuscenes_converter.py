@@ -372,7 +372,8 @@ def test_camera_sweeps_project_like_the_devkit_chain(sweep_world):
         assert set(rec['cam_sweeps']) == set(CAMERA_NAMES)
         for cam, sweeps in rec['cam_sweeps'].items():
             # the non-keyframes back to the previous keyframe, newest first
-            expected, token = [], nusc.get('sample_data', rec['images'][cam]['sample_data_token'])['prev']
+            key_sd = nusc.get('sample_data', rec['images'][cam]['sample_data_token'])
+            expected, token = [], key_sd['prev']
             while token and not nusc.get('sample_data', token)['is_key_frame']:
                 expected.append(token)
                 token = nusc.get('sample_data', token)['prev']
@@ -387,12 +388,13 @@ def test_camera_sweeps_project_like_the_devkit_chain(sweep_world):
                 lcs = nusc.get('calibrated_sensor', lidar_sd['calibrated_sensor_token'])
                 lpose = nusc.get('ego_pose', lidar_sd['ego_pose_token'])
                 # a static world point 10 m in front of this sweep's camera
-                point_global = transform_matrix(pose['translation'], Quaternion(pose['rotation'])) @ \
-                    transform_matrix(cs['translation'], Quaternion(cs['rotation'])) @ \
-                    np.array([0.5, -0.3, 10.0, 1.0])
+                point_global = transform_matrix(
+                    pose['translation'], Quaternion(pose['rotation'])) @ transform_matrix(
+                    cs['translation'], Quaternion(cs['rotation'])) @ np.array([0.5, -0.3, 10, 1])
                 p_lidar = transform_matrix(lcs['translation'], Quaternion(lcs['rotation']),
                                            inverse=True) @ transform_matrix(
-                    lpose['translation'], Quaternion(lpose['rotation']), inverse=True) @ point_global
+                    lpose['translation'], Quaternion(lpose['rotation']),
+                    inverse=True) @ point_global
                 # devkit chain: global -> sweep ego -> sweep camera -> image
                 p_cam = transform_matrix(cs['translation'], Quaternion(cs['rotation']),
                                          inverse=True) @ transform_matrix(

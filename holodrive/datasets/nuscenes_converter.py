@@ -39,7 +39,7 @@ from holodrive.utils.io import atomic_open
 from .constants import DETECTION_CLASSES
 from .errors import NuScenesTableError
 from .info_writer import InfoPickleWriter, dumps_record
-from .nuscenes_records import NUS_ATTRIBUTES, SceneRecordBuilder  # noqa: F401
+from .nuscenes_records import NUS_ATTRIBUTES, SceneRecordBuilder  # noqa: F401 (re-export)
 from .streaming import InfoStreamWriter, build_lock, default_stream_path, source_signature
 
 #: The 13 tables ``NuScenes`` loads and the fields the devkit and this converter read.
