@@ -68,6 +68,7 @@ class InstantScene:
         self.tri_part = np.concatenate([s.part for s in self.sets] + [np.zeros(0, np.int32)])
         self.dynamic = dynamic
         self._dyn_scene = None
+        self.tri_tables = None      # per-triangle colour / pattern flag, filled by the renderer
 
     @staticmethod
     def _build(sets):
@@ -84,12 +85,13 @@ class InstantScene:
         """Rays from ``origin`` (3,) along ``dirs`` (N, 3) float32.
 
         Returns t (N,) float32 (inf = miss; in units of ``dirs``' length), box (N,) int32
-        (-1 = miss), part (N,) int32 and normal (N, 3) float32 (unit, facing the ray).
+        (-1 = miss), part (N,) int32, normal (N, 3) float32 (unit, facing the ray) and the
+        triangle index (N,) int64 (-1 = miss; into :attr:`tri_box` / :attr:`tri_part`).
         """
         n = len(dirs)
         if not self.sets:
             return (np.full(n, np.inf, np.float32), np.full(n, -1, np.int32), np.zeros(n, np.int32),
-                    np.zeros((n, 3), np.float32))
+                    np.zeros((n, 3), np.float32), np.full(n, -1, np.int64))
         ans = self.scene.cast_rays(_rays(origin, dirs), nthreads=NTHREADS)
         t = ans['t_hit'].numpy()
         hit = np.flatnonzero(np.isfinite(t))
@@ -104,7 +106,9 @@ class InstantScene:
         flip = np.einsum('ij,ij->i', nh, dirs[hit]) > 0
         nh[flip] *= -1
         nrm[hit] = nh
-        return t, box, part, nrm
+        tri_all = np.full(n, -1, np.int64)
+        tri_all[hit] = tri
+        return t, box, part, nrm, tri_all
 
     def coverage(self, origin, dirs, ray_index, n_boxes):
         """Pixels covered by each box ignoring occlusion: counts (n_boxes,) of rays that hit

@@ -197,9 +197,10 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
     t = np.full(n, np.inf, np.float32)
     bid_all = np.full(n, -1, np.int32)
     part_all = np.zeros(n, np.int32)
+    tri_all = np.full(n, -1, np.int64)
     nrm_all = np.zeros((n, 3), np.float32)
     if len(sub):
-        t[sub], bid_all[sub], part_all[sub], nrm_all[sub] = scene.cast(o, dirs[sub])
+        t[sub], bid_all[sub], part_all[sub], nrm_all[sub], tri_all[sub] = scene.cast(o, dirs[sub])
     on_mesh = t < tg
     ids = np.where(on_mesh, bid_all, -1).astype(np.int32)
     depth = np.where(on_mesh, t, tg)
@@ -249,7 +250,7 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
         bid = ids[bsel]
         nrm = nrm_all[bsel]
         lam = np.clip(nrm @ np.asarray(sun, np.float32), 0.0, 1.0)
-        base = _patterns(boxes, bid, part_all[bsel], o, t[bsel], dirs[bsel], nrm)
+        base = _patterns(boxes, scene, bid, tri_all[bsel], o, t[bsel], dirs[bsel], nrm)
         shade = (0.42 + 0.58 * lam) * light
         if light < 0.99:      # lamps stay bright when the scene is dimmed
             lamp = (part_all[bsel] == P_HEAD) | (part_all[bsel] == P_TAIL)
@@ -271,17 +272,29 @@ def _local_dir(boxes, bid, v):
     return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
 
 
-def _patterns(boxes, bid, part, o, t, dirs, nrm):
-    """Colour of each hit from its part id, with per-class details (building windows, barrier
-    stripes, foliage) from the hit point and normal in the box frame."""
-    base = PART_COLORS[part]
-    body = part == P_BODY
-    base[body] = boxes.colors[bid[body]]
-    mat = boxes.material[bid]
-    sel = np.flatnonzero(body & ((mat == M_BUILDING) | (mat == M_CROWN) | (mat == M_BARRIER)))
+def _tri_tables(boxes, scene):
+    """Per-triangle colour (part colour, or the box colour for bodies) and pattern flag."""
+    if scene.tri_tables is None:
+        part, tb = scene.tri_part, scene.tri_box
+        body = part == P_BODY
+        col = PART_COLORS[part]
+        col[body] = boxes.colors[tb[body]]
+        mat = boxes.material[tb]
+        flag = body & ((mat == M_BUILDING) | (mat == M_CROWN) | (mat == M_BARRIER))
+        scene.tri_tables = (col, flag)
+    return scene.tri_tables
+
+
+def _patterns(boxes, scene, bid, tri, o, t, dirs, nrm):
+    """Colour of each hit from its triangle (part colour or box colour), with per-class details
+    (building windows, barrier stripes, foliage) from the hit point and normal in the box frame."""
+    col, flag = _tri_tables(boxes, scene)
+    base = col[tri]
+    sel = np.flatnonzero(flag[tri])
     if not len(sel):
         return base
-    b, m = bid[sel], mat[sel]
+    b = bid[sel]
+    m = boxes.material[b]
     lp = _local(boxes, b, o.astype(np.float32) + t[sel, None] * dirs[sel])
     nl = _local_dir(boxes, b, nrm[sel])
     half = boxes.half[b].astype(np.float32)
@@ -333,7 +346,7 @@ def render_lidar(layout, boxes, scene, lidar_rot, lidar_trans, rng, noise=0.012,
     dz = dirs[:, 2]
     with np.errstate(divide='ignore'):
         tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf)).astype(np.float32)
-    t, bid_all, part_all, nrm = scene.cast(o, dirs)
+    t, bid_all, part_all, nrm, _ = scene.cast(o, dirs)
     on_mesh = (t < tg) & (t > 1e-3)
     depth = np.where(on_mesh, t, tg).reshape(nr, nc)
     ids = np.where(on_mesh, bid_all, -1).reshape(nr, nc)
