@@ -67,7 +67,6 @@ class InstantScene:
         self.tri_box = np.concatenate([s.box for s in self.sets] + [np.zeros(0, np.int32)])
         self.tri_part = np.concatenate([s.part for s in self.sets] + [np.zeros(0, np.int32)])
         self.dynamic = dynamic
-        self._dyn_scene = None
         self.tri_tables = None      # per-triangle colour / pattern flag, filled by the renderer
 
     @staticmethod
@@ -116,14 +115,13 @@ class InstantScene:
         counts = np.zeros(n_boxes, np.int64)
         if self.dynamic is None or not len(self.dynamic) or not len(dirs):
             return counts
-        if self._dyn_scene is None:
-            self._dyn_scene = self._build([self.dynamic])[0]
-        lx = self._dyn_scene.list_intersections(_rays(origin, dirs), nthreads=NTHREADS)
+        # the scene's own BVH (no second build); keep the intersections with agent triangles
+        lx = self.scene.list_intersections(_rays(origin, dirs), nthreads=NTHREADS)
         rid = lx['ray_ids'].numpy().astype(np.int64)
         if not len(rid):
             return counts
-        t = lx['t_hit'].numpy()
-        ok = t > 1e-3
+        dyn_gid = self.sets.index(self.dynamic)
+        ok = (lx['t_hit'].numpy() > 1e-3) & (lx['geometry_ids'].numpy().astype(np.int64) == dyn_gid)
         b = self.dynamic.box[lx['primitive_ids'].numpy().astype(np.int64)[ok]].astype(np.int64)
         key = np.unique(ray_index[rid[ok]].astype(np.int64) * n_boxes + b)
         np.add.at(counts, key % n_boxes, 1)
