@@ -68,3 +68,76 @@ def test_train_cli_prints_one_line_and_exits_2():
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith('error: ') and "did you mean 'SECOND'" in lines[0]
     assert 'Traceback' not in proc.stderr
+
+
+README_LINE = ("error: configs/x.py: model.pts_bbox_head.num_heatmap_conv: CenterHead has no "
+               "argument 'num_heatmap_conv' (did you mean 'num_heatmap_convs'?)")
+
+
+def test_readme_error_example_is_real():
+    """The line README.md shows is exactly what the checker prints for that typo."""
+    from holodrive.engine.config_check import check_config, load_config
+    cfg = load_config(str(ROOT / TINY), {'model.pts_bbox_head.num_heatmap_conv': 2})
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, 'configs/x.py', check_paths=False)
+    assert f'error: {err.value}' == README_LINE
+
+
+def test_no_wrong_suggestion_and_kwargs_follow_super_only():
+    from holodrive.engine.config_check import _accepted_args
+
+    class Parent:
+        def __init__(self, alpha=1, init_cfg=None):
+            pass
+
+    class Forwards(Parent):
+        def __init__(self, beta=2, **kwargs):
+            super().__init__(**kwargs)
+
+    class Swallows(Parent):
+        def __init__(self, beta=2, **kwargs):
+            self.kw = kwargs
+
+    assert _accepted_args(Forwards) == {'alpha', 'beta', 'init_cfg'}
+    assert _accepted_args(Swallows) is None  # cannot be decided: accept anything
+    with pytest.raises(ConfigError) as err:  # CenterHead has no num_classes: no false hint
+        _prepare(**{'model.pts_bbox_head.num_clases': 3})
+    assert 'did you mean' not in str(err.value)
+
+
+def test_single_data_root_switches_every_path(tiny_world):
+    root = str(tiny_world.root)
+    cfg = prepare_config(str(ROOT / TINY), cfg_options={'data_root': root})
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[split].dataset.data_root == root + '/'
+    for split in ('val_evaluator', 'test_evaluator'):
+        assert cfg[split].data_root == root + '/'
+        assert cfg[split].ann_file == os.path.join(root, 'nuscenes_infos_val.pkl')
+
+
+def test_stale_evaluator_path_is_one_line_error(tiny_world, tmp_path):
+    root = str(tiny_world.root) + '/'
+    options = {f'{s}.dataset.data_root': root
+               for s in ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+    with pytest.raises(ConfigError) as err:
+        prepare_config(str(ROOT / TINY), cfg_options=options)
+    msg = str(err.value)
+    assert 'val_evaluator.data_root' in msg and 'data_root=DIR' in msg and '\n' not in msg
+
+
+def test_run_cli_user_errors_one_line_internal_errors_traceback(capsys, tmp_path):
+    from holodrive.engine.cli import UserFileNotFoundError, run_cli
+
+    def user():
+        raise UserFileNotFoundError(f'{tmp_path}/x.pth: checkpoint not found')
+
+    with pytest.raises(SystemExit) as ex:
+        run_cli(user)
+    assert ex.value.code == 2
+    assert capsys.readouterr().err.strip() == f'error: {tmp_path}/x.pth: checkpoint not found'
+
+    def internal():
+        open(tmp_path / 'deep' / 'inside' / 'library.bin')
+
+    with pytest.raises(FileNotFoundError):  # not swallowed into one line
+        run_cli(internal)

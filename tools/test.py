@@ -14,7 +14,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from holodrive.engine.cli import (add_runner_args, import_project,  # noqa: E402
-                                  parse_runner_args, prepare_config, run_cli)
+                                  parse_runner_args, prepare_config, run_cli,
+                                  UserFileNotFoundError)
 
 
 def parse_args(argv=None):
@@ -31,7 +32,7 @@ def main(argv=None):
     from mmengine.runner import Runner
 
     if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f'{args.checkpoint}: checkpoint not found')
+        raise UserFileNotFoundError(f'{args.checkpoint}: checkpoint not found')
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False

@@ -13,7 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from holodrive.engine.cli import (add_runner_args, find_resume_checkpoint,  # noqa: E402
-                                  import_project, parse_runner_args, prepare_config, run_cli)
+                                  import_project, parse_runner_args, prepare_config, run_cli,
+                                  UserFileNotFoundError)
 
 
 def parse_args(argv=None):
@@ -39,7 +40,7 @@ def main(argv=None):
             print(f'no checkpoint in {cfg.work_dir}; starting from scratch', file=sys.stderr)
     elif args.resume:
         if not os.path.isfile(args.resume):
-            raise FileNotFoundError(f'--resume {args.resume}: checkpoint not found')
+            raise UserFileNotFoundError(f'--resume {args.resume}: checkpoint not found')
         cfg.resume, cfg.load_from = True, args.resume
     Runner.from_cfg(cfg).train()
 

@@ -40,6 +40,10 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
                    amp=False, check_paths=True):
     """Load, override and check a config; fill work_dir and the distributed backend."""
     cfg = load_config(config_path, cfg_options)
+    if cfg_options and 'data_root' in cfg_options:
+        original = load_config(config_path).get('data_root')
+        if original:
+            switch_data_root(cfg, original, cfg_options['data_root'])
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config_path))[0])
@@ -63,6 +67,39 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
     return cfg
 
 
+_DATA_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                  'val_evaluator', 'test_evaluator')
+
+
+def switch_data_root(cfg, old_root, new_root):
+    """Rewrite every path under ``old_root`` in the dataloaders and evaluators to ``new_root``.
+
+    ``--cfg-options data_root=DIR`` sets only the top-level variable; the sections were
+    filled from it when the config was read, so their strings still start with the old
+    root (``data_root``, the evaluator's absolute ``ann_file`` ...). Paths that do not
+    start with it (relative ``ann_file`` of a dataset) are left alone.
+    """
+    old = old_root.rstrip('/') + '/'
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str) and (v == old_root or v.startswith(old)):
+                    rest = v[len(old):] if v.startswith(old) else ''
+                    node[k] = osp.join(new_root, rest) if rest else new_root.rstrip('/') + '/'
+                else:
+                    rewrite(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                rewrite(v)
+
+    for section in _DATA_SECTIONS:
+        if cfg.get(section) is not None:
+            rewrite(cfg[section])
+    cfg.data_root = new_root.rstrip('/') + '/'
+    return cfg
+
+
 _CKPT = re.compile(r'(epoch|iter)_(\d+)\.pth$')
 
 
@@ -83,8 +120,18 @@ def find_resume_checkpoint(work_dir):
     return max(candidates)[1] if candidates else None
 
 
+class UserFileNotFoundError(ConfigError, FileNotFoundError):
+    """A file the user named (command line or config) does not exist: one-line error."""
+
+
 def run_cli(main):
-    """Run ``main()``; expected user errors exit with one line instead of a traceback."""
+    """Run ``main()``; expected user errors exit with one line instead of a traceback.
+
+    User errors are :class:`ConfigError` (bad config, a path named in the config or on the
+    command line that does not exist: :class:`UserFileNotFoundError`) and the data errors
+    of :mod:`holodrive.datasets.errors`. A bare ``FileNotFoundError`` raised inside library
+    code is a bug or an environment problem and keeps its traceback.
+    """
     try:
         from holodrive.datasets import errors as data_errors
         data_error_types = tuple(v for v in vars(data_errors).values()
@@ -93,7 +140,7 @@ def run_cli(main):
         data_error_types = ()
     try:
         main()
-    except (ConfigError, FileNotFoundError, *data_error_types) as e:
+    except (ConfigError, *data_error_types) as e:
         rank = os.environ.get('RANK')
         prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
         print(f'{prefix}error: {e}', file=sys.stderr)

@@ -4,13 +4,12 @@ OpenMMLab reports a typo deep inside a build, after a long traceback. ``load_con
 and ``check_config`` walk the config first and fail with one line that names the config
 file, the dotted key and a fix, e.g.::
 
-    configs/x.py: model.pts_bbox_head.num_clases: CenterHead has no argument
-    'num_clases' (did you mean 'num_classes'?)
+    configs/x.py: model.pts_bbox_head.num_heatmap_conv: CenterHead has no argument
+    'num_heatmap_conv' (did you mean 'num_heatmap_convs'?)
 """
 import difflib
 import inspect
 import os.path as osp
-import re
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction used by tools)
 from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, FUNCTIONS, HOOKS, LOOPS, METRICS,
@@ -65,7 +64,7 @@ def load_config(path, cfg_options=None) -> Config:
 
 
 def _suggest(word, choices):
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ''
 
 
@@ -89,30 +88,42 @@ def _signature_params(fn):
     return names - {'self'}, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _accepted_args(obj):
-    """Names ``obj`` accepts, or None when that cannot be known.
+def _forwards_to_super(fn):
+    """Whether ``fn`` calls ``super()`` (read from its code object, not its source text).
 
-    Classes that take ``**kwargs`` usually forward them to ``super().__init__``; we follow
-    the MRO and union the parameters until a class without ``**kwargs``. Names that occur
-    in the source of the chain (``kwargs.pop('x')``) also count as accepted.
+    ``super()`` without arguments needs the ``__class__`` cell; ``super(C, self)`` names
+    ``super`` as a global. Either way ``fn`` hands its ``**kwargs`` to the parent class.
+    """
+    code = getattr(fn, '__code__', None)
+    if code is None:
+        return False
+    return 'super' in code.co_names and '__init__' in code.co_names
+
+
+def _accepted_args(obj):
+    """Names ``obj`` accepts, or None when that cannot be known (then anything is accepted).
+
+    A class whose ``__init__`` takes ``**kwargs`` and passes them on through
+    ``super().__init__`` also accepts its parent's arguments: we follow the MRO and union
+    the parameters until a class without ``**kwargs``. When a class takes ``**kwargs`` but
+    does not call ``super().__init__`` we cannot tell which names it reads, so we accept all.
     """
     if not inspect.isclass(obj):
         names, var_kw = _signature_params(obj)
         return None if var_kw else names
-    accepted, sources = set(), []
+    accepted = set()
     for klass in obj.__mro__:
         if '__init__' not in vars(klass):
             continue
-        names, var_kw = _signature_params(klass.__init__)
+        init = vars(klass)['__init__']
+        names, var_kw = _signature_params(init)
         if names is None:
             return None
         accepted |= names
-        try:
-            sources.append(inspect.getsource(klass.__init__))
-        except (OSError, TypeError):
-            pass
         if not var_kw:
-            return accepted | {w for src in sources for w in re.findall(r"['\"](\w+)['\"]", src)}
+            return accepted
+        if not _forwards_to_super(init):
+            return None
     return None
 
 
@@ -187,6 +198,30 @@ def _check_paths(cfg, filename):
                     '(run tools/create_data.py to write the info files)')
 
 
+def _check_evaluator_paths(cfg, filename):
+    for split in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(split)
+        if isinstance(evaluators, dict):
+            evaluators = evaluators.get('metrics', [evaluators])
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for i, ev in enumerate(evaluators or ()):
+            if not isinstance(ev, dict):
+                continue
+            key = split if len(evaluators) == 1 else f'{split}[{i}]'
+            data_root = ev.get('data_root')
+            if isinstance(data_root, str) and data_root and not osp.isdir(data_root):
+                raise ConfigError(
+                    f"{filename}: {key}.data_root: folder '{data_root}' does not exist "
+                    '(pass --cfg-options data_root=DIR to switch every path)')
+            ann_file = ev.get('ann_file')
+            if isinstance(ann_file, str) and ann_file and not osp.isfile(ann_file):
+                raise ConfigError(
+                    f"{filename}: {key}.ann_file: '{ann_file}' not found "
+                    '(run tools/create_data.py to write the info files, or pass '
+                    '--cfg-options data_root=DIR)')
+
+
 def check_config(cfg: Config, filename: str = None, check_paths: bool = True) -> None:
     """Raise :class:`ConfigError` on unknown types, unknown arguments or missing data."""
     filename = filename or cfg.filename or '<config>'
@@ -198,3 +233,4 @@ def check_config(cfg: Config, filename: str = None, check_paths: bool = True) ->
         _walk(cfg[section], section, [_scoped(r, scope) for r in registries], filename)
     if check_paths:
         _check_paths(cfg, filename)
+        _check_evaluator_paths(cfg, filename)
