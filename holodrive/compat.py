@@ -11,20 +11,38 @@ site-packages is edited. See docs/install.md for the pitfalls behind them.
    pickled its class-level statistics functions through ``getattr`` (never safe to allow);
    it now leaves them out (they are registered again at import).
 2. Atomic checkpoint writes: mmengine's local backend writes files in place, so a kill
-   mid-save leaves a truncated ``.pth``. ``LocalBackend.put``/``put_text`` now write a
-   temporary file in the same folder, fsync it and ``os.replace`` it.
+   mid-save leaves a truncated ``.pth``. ``LocalBackend.put``/``put_text`` now write through
+   :func:`holodrive.utils.io.atomic_write_bytes` (umask permissions, fsynced file and folder).
 3. DDP on CPU: mmengine's pytorch launcher calls ``torch.cuda.set_device`` unconditionally;
    without CUDA we initialise the (gloo) process group directly. tools/train.py also wraps
    the model with ``device_ids=None`` on CPU.
 4. spconv on CPU: the CUDA spconv wheels (spconv-cu120) pick implicit-GEMM kernels that
-   exist only on GPU. Our sparse-conv classes use ``ConvAlgo.Native`` whenever their input
-   lives on the CPU, and spconv's stream lookup returns 0 without CUDA (fixes backward).
+   exist only on GPU. Our sparse-conv classes choose the algorithm per forward from the input
+   device (``ConvAlgo.Native`` on CPU, the GPU algorithm on CUDA), and spconv's stream lookup returns 0 without CUDA (fixes backward).
+
+Nothing here runs at import: the entry points (tools/*.py through
+``holodrive.engine.cli.import_project``) and ``import holodrive.models`` call
+:func:`apply_runtime_fixes`. Each patch checks the library version it was written for.
 """
-import os
-import tempfile
 import warnings
 
 _APPLIED = set()
+
+#: Library versions each patch was written for; another version is skipped with a warning.
+PATCHED_VERSIONS = {'mmengine': ('0.10.',), 'spconv': ('2.3.',)}
+
+
+def _version_ok(lib, patch):
+    """True when the installed ``lib`` is a version ``patch`` was written for."""
+    try:
+        version = __import__(lib).__version__
+    except ImportError:
+        return False
+    if version.startswith(PATCHED_VERSIONS[lib]):
+        return True
+    warnings.warn(f'holodrive.compat: skipping {patch}: written for {lib} '
+                  f'{"/".join(PATCHED_VERSIONS[lib])}x, found {version}', RuntimeWarning)
+    return False
 
 
 def _once(fn):
@@ -45,8 +63,20 @@ def allow_mmengine_checkpoint_globals():
     from mmengine.logging import HistoryBuffer
     from mmengine.config import ConfigDict
 
-    safe = [HistoryBuffer, ConfigDict, np.ndarray, np.dtype,
-            np.core.multiarray.scalar, np.core.multiarray._reconstruct]
+    if not _version_ok('mmengine', 'allow_mmengine_checkpoint_globals'):
+        return
+    safe = [HistoryBuffer, ConfigDict, np.ndarray, np.dtype]
+    # numpy 1 pickles ``numpy.core.multiarray.scalar``, numpy 2 ``numpy._core.multiarray``:
+    # allow both names so checkpoints written under either load under either.
+    import importlib
+    try:
+        multiarray = importlib.import_module('numpy._core.multiarray')  # numpy 2
+    except ImportError:
+        multiarray = importlib.import_module('numpy.core.multiarray')  # numpy 1
+    safe += [multiarray.scalar, multiarray._reconstruct]
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        safe += [(multiarray.scalar, f'{module}.scalar'),
+                 (multiarray._reconstruct, f'{module}._reconstruct')]
     # numpy >= 1.25 pickles dtypes through their concrete classes (np.dtypes.Float64DType...).
     safe += [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith('DType')]
     torch.serialization.add_safe_globals(safe)
@@ -59,32 +89,20 @@ def allow_mmengine_checkpoint_globals():
     HistoryBuffer.__getstate__ = getstate_without_functions
 
 
-def _atomic_write(path, data: bytes):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 @_once
 def atomic_local_writes():
     """Make mmengine's local file backend (checkpoints, ``last_checkpoint``) write atomically."""
+    if not _version_ok('mmengine', 'atomic_local_writes'):
+        return
     from mmengine.fileio.backends.local_backend import LocalBackend
 
+    from holodrive.utils.io import atomic_write_bytes
+
     def put(self, obj, filepath):
-        _atomic_write(str(filepath), obj)
+        atomic_write_bytes(str(filepath), obj)
 
     def put_text(self, obj, filepath, encoding='utf-8'):
-        _atomic_write(str(filepath), obj.encode(encoding))
+        atomic_write_bytes(str(filepath), obj.encode(encoding))
 
     LocalBackend.put = put
     LocalBackend.put_text = put_text
@@ -97,6 +115,8 @@ def cpu_distributed_launch():
     import torch.distributed as dist
     from mmengine.dist import utils as dist_utils
 
+    if not _version_ok('mmengine', 'cpu_distributed_launch'):
+        return
     original = dist_utils._init_dist_pytorch
 
     def init_dist_pytorch(backend, init_backend='torch', **kwargs):
@@ -115,6 +135,8 @@ def spconv_native_on_cpu():
         from spconv.pytorch import cppcore, ops
     except ImportError:  # spconv is optional for modules that do not use sparse conv
         return
+    if not _version_ok('spconv', 'spconv_native_on_cpu'):
+        return
     import torch
     from mmengine.registry import MODELS
     import mmdet3d.models.layers.spconv  # noqa: F401  (registers spconv first; we override)
@@ -127,16 +149,16 @@ def spconv_native_on_cpu():
 
     def cpu_safe(cls):
         class CpuSafe(cls):
-            __doc__ = f'{cls.__name__} that runs ``ConvAlgo.Native`` on CPU tensors.'
+            __doc__ = (f'{cls.__name__} that runs ``ConvAlgo.Native`` on CPU tensors and its '
+                       'GPU algorithm on CUDA tensors (chosen per forward).')
 
             def __init__(self, *args, **kwargs):
-                if kwargs.get('algo') is None and not torch.cuda.is_available():
-                    kwargs['algo'] = spconv.ConvAlgo.Native
                 super().__init__(*args, **kwargs)
+                self.device_algo = self.algo  # spconv's (or the config's) GPU choice
 
             def forward(self, input, *args, **kwargs):
-                if not input.features.is_cuda:
-                    self.algo = spconv.ConvAlgo.Native
+                self.algo = (self.device_algo if input.features.is_cuda
+                             else spconv.ConvAlgo.Native)
                 return super().forward(input, *args, **kwargs)
 
         CpuSafe.__name__ = CpuSafe.__qualname__ = cls.__name__

@@ -2,12 +2,11 @@
 
 Configs set ``default_scope = 'holodrive'``; a type that is not ours is looked up in
 mmdet3d's registry and then mmengine's root (``'mmdet.X'`` / ``'mmseg.X'`` reach those scopes).
-Importing this module also applies the runtime fixes of :mod:`holodrive.compat`.
+The runtime fixes of :mod:`holodrive.compat` are applied by the entry points and by
+``holodrive.models``, not by importing this module.
 """
 from mmdet3d import registry as mmdet3d_registry
 from mmengine.registry import Registry
-
-from holodrive.compat import apply_runtime_fixes
 
 
 def _child(name, parent, locations=None):
@@ -36,5 +35,3 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
                                     mmdet3d_registry.OPTIM_WRAPPER_CONSTRUCTORS)
 PARAM_SCHEDULERS = _child('parameter scheduler', mmdet3d_registry.PARAM_SCHEDULERS)
 LOG_PROCESSORS = _child('log_processor', mmdet3d_registry.LOG_PROCESSORS)
-
-apply_runtime_fixes()

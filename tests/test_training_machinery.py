@@ -3,6 +3,7 @@ import os
 import pickle
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -111,17 +112,16 @@ def test_atomic_checkpoint_write_keeps_old_file_on_failure(tmp_path, monkeypatch
 
 def test_spconv_runs_forward_and_backward_on_cpu():
     """Our SubMConv3d (Native algorithm on CPU) equals a dense conv3d at active sites."""
-    import holodrive.registry  # noqa: F401  (applies the spconv fix)
     import spconv.pytorch as spconv
     from mmengine.registry import MODELS
     torch.manual_seed(0)
     conv = MODELS.build(dict(type='SubMConv3d', in_channels=3, out_channels=4, kernel_size=3,
                              padding=1, bias=False, indice_key='t')).double()
-    assert conv.algo == spconv.ConvAlgo.Native
     idx = torch.unique(torch.randint(0, 6, (40, 3)), dim=0)
     coords = torch.cat([torch.zeros(len(idx), 1, dtype=torch.int64), idx], 1).int()
     feats = torch.randn(len(idx), 3, dtype=torch.float64, requires_grad=True)
     out = conv(spconv.SparseConvTensor(feats, coords, [6, 6, 6], 1))
+    assert conv.algo == spconv.ConvAlgo.Native
     out.features.sum().backward()
     assert feats.grad is not None and torch.isfinite(feats.grad).all()
     dense_in = torch.zeros(1, 3, 6, 6, 6, dtype=torch.float64)
@@ -132,3 +132,70 @@ def test_spconv_runs_forward_and_backward_on_cpu():
     got = out.features[torch.argsort(torch.argsort(out.indices[:, 1:].long() @ torch.tensor([36, 6, 1])))]
     order = torch.argsort(idx.long() @ torch.tensor([36, 6, 1]))
     torch.testing.assert_close(got[order], expected[order])
+
+
+def test_spconv_algo_is_chosen_per_forward_from_the_input_device(monkeypatch):
+    """A model that ran on CPU uses its GPU algorithm again once its input is on CUDA."""
+    import spconv.pytorch as spconv
+    from mmengine.registry import MODELS
+    conv = MODELS.build(dict(type='SubMConv3d', in_channels=3, out_channels=4, kernel_size=3,
+                             padding=1, bias=False, indice_key='t'))
+    assert conv.device_algo != spconv.ConvAlgo.Native  # the GPU choice is kept
+    idx = torch.unique(torch.randint(0, 6, (20, 3)), dim=0)
+    coords = torch.cat([torch.zeros(len(idx), 1, dtype=torch.int64), idx], 1).int()
+    conv(spconv.SparseConvTensor(torch.randn(len(idx), 3), coords, [6, 6, 6], 1))
+    assert conv.algo == spconv.ConvAlgo.Native
+    seen = []
+    monkeypatch.setattr(spconv.SubMConv3d.__mro__[1], 'forward',
+                        lambda self, x, *a, **k: seen.append(self.algo))
+
+    class FakeCuda:  # a CUDA input, mocked (no GPU needed)
+        features = types.SimpleNamespace(is_cuda=True)
+    conv(FakeCuda())
+    assert seen == [conv.device_algo]
+
+
+def test_numpy_1_and_2_scalar_names_are_allowed():
+    import io
+    import numpy as np
+    buf = io.BytesIO()
+    torch.save({'x': np.float64(2.5)}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    for name in (b'numpy.core.multiarray', b'numpy._core.multiarray'):
+        other = data.replace(b'numpy.core.multiarray', name) if b'numpy.core.multiarray' in data \
+            else data.replace(b'numpy._core.multiarray', name)
+        assert float(torch.load(io.BytesIO(other), weights_only=True)['x']) == 2.5
+
+
+def test_synthetic_world_import_does_not_patch_torch():
+    proc = _run(['-c', 'import sys, holodrive, holodrive.datasets.synthetic; '
+                 'print("holodrive.compat" in sys.modules)'])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == 'False'
+    proc = _run(['-c', 'import sys, holodrive.models; print("holodrive.compat" in sys.modules)'])
+    assert proc.stdout.strip() == 'True'
+
+
+def test_patch_is_skipped_with_a_warning_on_another_version(monkeypatch):
+    from holodrive import compat
+    monkeypatch.setitem(compat.PATCHED_VERSIONS, 'mmengine', ('9.9.',))
+    with pytest.warns(RuntimeWarning, match='skipping atomic_local_writes: written for mmengine'):
+        assert not compat._version_ok('mmengine', 'atomic_local_writes')
+
+
+def test_checkpoints_follow_umask_and_stale_tmp_is_cleaned(tmp_path):
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    old = os.umask(0o022)
+    try:
+        LocalBackend().put(b'ckpt', tmp_path / 'epoch_1.pth')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'epoch_1.pth').stat().st_mode & 0o777 == 0o644
+    work = tmp_path / 'work'
+    work.mkdir()
+    stale = work / '.epoch_2.pth.abc123.tmp'
+    stale.write_bytes(b'half')
+    proc = _run(['tools/train.py', TOY, '--work-dir', str(work),
+                 '--cfg-options', 'train_cfg.max_epochs=1'])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not stale.exists()

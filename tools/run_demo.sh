@@ -4,12 +4,12 @@
 #   CenterPoint on CPU -> evaluate with the official nuScenes metric -> visualize.
 #   bash tools/run_demo.sh
 # Knobs (environment): SCENES (20), SAMPLES (20 keyframes/scene), EPOCHS (8),
-# IMAGE_W/IMAGE_H (800x450), DATA (data/synthetic), WORK (work_dirs/demo).
+# IMAGE_W/IMAGE_H (800x450), SEED (0), DATA (data/synthetic), WORK (work_dirs/demo).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SCENES="${SCENES:-20}" SAMPLES="${SAMPLES:-20}" EPOCHS="${EPOCHS:-8}"
-IMAGE_W="${IMAGE_W:-800}" IMAGE_H="${IMAGE_H:-450}"
+IMAGE_W="${IMAGE_W:-800}" IMAGE_H="${IMAGE_H:-450}" SEED="${SEED:-0}"
 DATA="${DATA:-data/synthetic}" WORK="${WORK:-work_dirs/demo}"
 CONFIG=configs/centerpoint/centerpoint_tiny_synthetic.py
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -19,18 +19,21 @@ bash tools/install.sh
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "1/4 synthetic world: $SCENES scenes x $SAMPLES keyframes -> $DATA"
-if [ -f "$DATA/nuscenes_infos_val.pkl" ] && [ -z "${REGENERATE:-}" ]; then
-  echo "reusing $DATA (REGENERATE=1 to rebuild)"
+# The world is reused only when it was made with the same parameters and world format.
+FORMAT="$($PY -c 'import holodrive.datasets.synthetic as s; print(getattr(s, "WORLD_FORMAT_VERSION", 1))')"
+STAMP="scenes=$SCENES samples=$SAMPLES image=${IMAGE_W}x${IMAGE_H} seed=$SEED format=$FORMAT"
+if [ -f "$DATA/nuscenes_infos_val.pkl" ] && [ -z "${REGENERATE:-}" ] \
+   && [ "$(cat "$DATA/.demo_world_stamp" 2>/dev/null)" = "$STAMP" ]; then
+  echo "reusing $DATA ($STAMP; REGENERATE=1 to rebuild)"
 else
   rm -rf "$DATA"
-  $PY tools/create_data.py synthetic --root-path "$DATA" --num-scenes "$SCENES" --seed 0 \
+  $PY tools/create_data.py synthetic --root-path "$DATA" --num-scenes "$SCENES" --seed "$SEED" \
     --samples-per-scene "$SAMPLES" --image-size "$IMAGE_W" "$IMAGE_H" --workers 2
+  printf '%s\n' "$STAMP" > "$DATA/.demo_world_stamp"
 fi
 
-OPTS=(train_dataloader.dataset.data_root="$DATA/" val_dataloader.dataset.data_root="$DATA/"
-      test_dataloader.dataset.data_root="$DATA/" val_evaluator.data_root="$DATA/"
-      val_evaluator.ann_file="$DATA/nuscenes_infos_val.pkl" test_evaluator.data_root="$DATA/"
-      test_evaluator.ann_file="$DATA/nuscenes_infos_val.pkl")
+# One override switches every path of the config (datasets and evaluators).
+OPTS=(data_root="$DATA/")
 
 step "2/4 train tiny CenterPoint ($EPOCHS epochs, CPU)"
 $PY tools/train.py "$CONFIG" --work-dir "$WORK" --resume \

@@ -33,6 +33,9 @@ def main(argv=None):
     from mmengine.runner import Runner
 
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.amp)
+    from holodrive.utils.io import clean_stale_tmp
+    for tmp in clean_stale_tmp(cfg.work_dir):  # left by a save that was killed
+        print(f'removed stale {tmp}', file=sys.stderr)
     if args.resume == 'auto':
         ckpt = find_resume_checkpoint(cfg.work_dir)
         cfg.resume, cfg.load_from = ckpt is not None, ckpt

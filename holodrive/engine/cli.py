@@ -29,7 +29,9 @@ def parse_runner_args(parser, argv=None):
 
 def import_project():
     """Register every HoloDrive / PIIP module and apply the runtime fixes."""
-    import holodrive.registry  # noqa: F401  (applies holodrive.compat fixes)
+    from holodrive.compat import apply_runtime_fixes
+    apply_runtime_fixes()
+    import holodrive.registry  # noqa: F401
     import holodrive.engine  # noqa: F401
     import holodrive.datasets  # noqa: F401
     import holodrive.models  # noqa: F401

@@ -1,2 +1,6 @@
-"""HoloDrive models."""
-from . import data_preprocessors  # noqa: F401  (registers SceneDataPreprocessor)
+"""HoloDrive models (importing them applies the runtime fixes of :mod:`holodrive.compat`)."""
+from holodrive.compat import apply_runtime_fixes
+
+apply_runtime_fixes()
+
+from . import data_preprocessors  # noqa: F401,E402  (registers SceneDataPreprocessor)
