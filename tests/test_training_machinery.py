@@ -199,3 +199,47 @@ def test_checkpoints_follow_umask_and_stale_tmp_is_cleaned(tmp_path):
                  '--cfg-options', 'train_cfg.max_epochs=1'])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not stale.exists()
+
+
+def test_resume_refuses_a_changed_schedule(toy_run, tmp_path):
+    work = tmp_path / 'changed'
+    work.mkdir()
+    (work / 'epoch_2.pth').write_bytes((toy_run / 'epoch_2.pth').read_bytes())
+    proc = _run(['tools/train.py', TOY, '--work-dir', str(work), '--resume',
+                 '--cfg-options', 'train_cfg.max_epochs=5'])
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and 'train_cfg.max_epochs changed' in lines[0]
+    assert 'new --work-dir' in lines[0] and 'Traceback' not in proc.stderr
+
+
+def test_checkpoint_of_another_model_fails_unless_partial(toy_run, tmp_path):
+    from holodrive.engine.checkpoint import check_checkpoint_matches
+    from holodrive.engine.config_check import ConfigError
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': torch.nn.Linear(3, 5).state_dict()}, other)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
+    with pytest.raises(ConfigError, match=r'4 missing, 2 unexpected.*different model; pass '
+                                          r'--allow-partial'):
+        check_checkpoint_matches(model, other)
+    report = check_checkpoint_matches(model, other, allow_partial=True)[0]
+    assert report.endswith('4 missing, 2 unexpected, 0 shape-mismatched keys of 4')
+    torch.save({'state_dict': model.state_dict()}, other)
+    assert check_checkpoint_matches(model, other)[1:] == ([], [], [])
+    wrong_shape = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(ConfigError, match='1 missing|2 shape-mismatched'):
+        check_checkpoint_matches(wrong_shape, other)
+
+
+def test_refused_pickle_is_one_clear_line(tmp_path):
+    from holodrive.engine.checkpoint import load_weights_only
+    from holodrive.engine.config_check import ConfigError
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': types.SimpleNamespace(a=1)}, path)
+    with pytest.raises(ConfigError) as err:
+        load_weights_only(path)
+    msg = str(err.value)
+    assert msg.startswith(f'checkpoint {path} contains pickled objects that weights_only '
+                          'loading refuses (GLOBAL types.SimpleNamespace')
+    assert "torch.save({'state_dict': ...})" in msg and 'tools/convert/' in msg
+    assert '\n' not in msg

@@ -23,6 +23,8 @@ def parse_args(argv=None):
     p.add_argument('config', help='config file path')
     p.add_argument('checkpoint', help='checkpoint file (.pth, loaded with weights_only=True)')
     p.add_argument('--work-dir', help='where logs and results go')
+    p.add_argument('--allow-partial', action='store_true',
+                   help='evaluate a checkpoint of another model (matching keys only)')
     return parse_runner_args(add_runner_args(p), argv)
 
 
@@ -37,6 +39,9 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
+    from holodrive.engine.checkpoint import check_checkpoint_matches
+    print(check_checkpoint_matches(runner.model, args.checkpoint, args.allow_partial)[0],
+          file=sys.stderr)
     metrics = {k: float(v) for k, v in runner.test().items()}
     out = os.path.join(runner.log_dir, 'metrics.json')
     with open(out, 'w') as f:

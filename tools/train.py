@@ -24,6 +24,8 @@ def parse_args(argv=None):
     p.add_argument('--resume', nargs='?', const='auto', default=None,
                    help='resume from CKPT, or from the newest checkpoint in the work dir')
     p.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    p.add_argument('--allow-partial', action='store_true',
+                   help='load_from: load a checkpoint of another model (matching keys only)')
     return parse_runner_args(add_runner_args(p), argv)
 
 
@@ -45,7 +47,14 @@ def main(argv=None):
         if not os.path.isfile(args.resume):
             raise UserFileNotFoundError(f'--resume {args.resume}: checkpoint not found')
         cfg.resume, cfg.load_from = True, args.resume
-    Runner.from_cfg(cfg).train()
+    from holodrive.engine.checkpoint import check_checkpoint_matches, check_resume_schedule
+    if cfg.get('resume') and cfg.get('load_from'):
+        check_resume_schedule(cfg, cfg.load_from)
+    runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') and not cfg.get('resume'):
+        print(check_checkpoint_matches(runner.model, cfg.load_from, args.allow_partial)[0],
+              file=sys.stderr)
+    runner.train()
 
 
 if __name__ == '__main__':
