@@ -41,10 +41,19 @@ def test_visualize_tool_writes_camera_grid_and_bev(tiny_world, tmp_path):
     bevs = list(tmp_path.glob('*_bev.png'))
     assert len(grids) == 1 and len(bevs) == 1
     grid = cv2.imread(str(grids[0]))
-    assert grid.shape[0] == 2 * 180 and grid.shape[1] == 3 * 320
+    # 2 rows of cameras, 2 rows of layout images (half size, upscaled to the tile width:
+    # same height), then the caption strip
+    assert grid.shape[1] == 3 * 320 and grid.shape[0] > 4 * 180
+    cams, layout, caption = grid[:360], grid[360:720], grid[720:]
     # green ground-truth box edges were drawn on the camera views
-    green = (grid[:, :, 1] > 180) & (grid[:, :, 0] < 90) & (grid[:, :, 2] < 90)
+    green = (cams[:, :, 1] > 180) & (cams[:, :, 0] < 90) & (cams[:, :, 2] < 90)
     assert green.sum() > 50
+    # the layout rows show the drivable area (BGR 80, 70, 70) and boxes (vehicles: blue)
+    drivable = (np.abs(layout.astype(int) - [80, 70, 70]).max(-1) < 12).mean()
+    vehicles = ((layout[:, :, 0] > 200) & (layout[:, :, 2] < 80)).sum()
+    assert drivable > 0.05 and vehicles > 50
+    # white caption text on black
+    assert (caption > 200).any() and (caption < 30).mean() > 0.6
 
 
 def test_visualize_tool_missing_info_is_one_line(tmp_path):

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from holodrive.engine.cli import run_cli  # noqa: E402
+from holodrive.engine.cli import UserFileNotFoundError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -59,7 +59,7 @@ def main(argv=None):
         print(f'world: {summary.num_samples} keyframes, {summary.num_annotations} annotations '
               f'in {summary.elapsed:.1f} s ({version})')
     elif not os.path.isdir(os.path.join(args.root_path, args.version)):
-        raise FileNotFoundError(f'{args.root_path}/{args.version}: nuScenes tables not found '
+        raise UserFileNotFoundError(f'{args.root_path}/{args.version}: nuScenes tables not found '
                                 '(download nuScenes and point --root-path at it)')
     infos = create_nuscenes_infos(args.root_path, version=version, out_dir=args.out_dir,
                                   max_sweeps=args.max_sweeps, progress=True,

@@ -18,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from holodrive.engine.cli import run_cli  # noqa: E402
+from holodrive.engine.cli import UserFileNotFoundError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -57,12 +57,12 @@ def main(argv=None):
     from holodrive.visualization.scene_plots import bev_figure, camera_grid
 
     if not osp.isfile(args.info):
-        raise FileNotFoundError(f'{args.info}: info file not found (run tools/create_data.py)')
+        raise UserFileNotFoundError(f'{args.info}: info file not found (run tools/create_data.py)')
     infos = mmengine.load(args.info)['data_list']
     results = {}
     if args.results:
         if not osp.isfile(args.results):
-            raise FileNotFoundError(f'{args.results}: results JSON not found (run tools/test.py)')
+            raise UserFileNotFoundError(f'{args.results}: results JSON not found (run tools/test.py)')
         with open(args.results) as f:
             results = json.load(f)['results']
     os.makedirs(args.out_dir, exist_ok=True)
@@ -83,7 +83,7 @@ def main(argv=None):
             path = _resolve(args.data_root, 'samples/' + cam, cinfo['img_path'])
             img = cv2.imread(path)
             if img is None:
-                raise FileNotFoundError(f'{path}: camera image missing or unreadable')
+                raise UserFileNotFoundError(f'{path}: camera image missing or unreadable')
             images[cam] = img[:, :, ::-1]
             lidar2cam[cam] = np.asarray(cinfo['lidar2cam'])
             cam2img[cam] = np.asarray(cinfo['cam2img'])

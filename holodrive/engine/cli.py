@@ -134,6 +134,8 @@ def run_cli(main):
     of :mod:`holodrive.datasets.errors`. A bare ``FileNotFoundError`` raised inside library
     code is a bug or an environment problem and keeps its traceback.
     """
+    from holodrive.compat import quiet_known_warnings
+    quiet_known_warnings()          # before the pinned libraries are imported
     try:
         from holodrive.datasets import errors as data_errors
         data_error_types = tuple(v for v in vars(data_errors).values()
