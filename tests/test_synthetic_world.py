@@ -170,21 +170,12 @@ def test_box_centres_land_on_their_object(world, nusc):
 
 
 def test_lidar_points_match_annotations(world, nusc):
-    from nuscenes.utils.data_classes import LidarPointCloud
     from nuscenes.utils.geometry_utils import points_in_box
     from pyquaternion import Quaternion
     from nuscenes.utils.data_classes import Box
     total = explained = compared = 0
     for sample in nusc.sample:
-        sd = nusc.get('sample_data', sample['data'][LIDAR_NAME])
-        pc = LidarPointCloud.from_file(os.path.join(world.root, sd['filename']))
-        cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
-        pose = nusc.get('ego_pose', sd['ego_pose_token'])
-        pc.rotate(Quaternion(cs['rotation']).rotation_matrix)
-        pc.translate(np.array(cs['translation']))
-        pc.rotate(Quaternion(pose['rotation']).rotation_matrix)
-        pc.translate(np.array(pose['translation']))
-        xyz = pc.points[:3]
+        xyz = _keyframe_points_global(nusc, world.root, sample)
         on_something = np.abs(xyz[2]) < 0.08                     # ground
         for tok in sample['anns']:
             ann = nusc.get('sample_annotation', tok)
@@ -313,20 +304,10 @@ def test_trainval_naming():
 def test_heading_observable_by_lidar(world, nusc):
     """Car meshes have a lower bonnet in front and the cabin set back: the highest LiDAR points
     of the front quarter of a car's box are lower than those of its back half."""
-    from nuscenes.utils.data_classes import LidarPointCloud
     from nuscenes.utils.geometry_utils import points_in_box
-    from pyquaternion import Quaternion
     right = total = 0
     for sample in nusc.sample:
-        sd = nusc.get('sample_data', sample['data'][LIDAR_NAME])
-        pc = LidarPointCloud.from_file(os.path.join(world.root, sd['filename']))
-        cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
-        pose = nusc.get('ego_pose', sd['ego_pose_token'])
-        pc.rotate(Quaternion(cs['rotation']).rotation_matrix)
-        pc.translate(np.array(cs['translation']))
-        pc.rotate(Quaternion(pose['rotation']).rotation_matrix)
-        pc.translate(np.array(pose['translation']))
-        xyz = pc.points[:3]
+        xyz = _keyframe_points_global(nusc, world.root, sample)
         for tok in sample['anns']:
             ann = nusc.get('sample_annotation', tok)
             if ann['category_name'] != 'vehicle.car' or ann['num_lidar_pts'] < 40:
@@ -511,3 +492,18 @@ def test_timestamps_do_not_depend_on_the_time_zone(tmp_path):
     offset = datetime.timedelta(hours=-4 if log['location'] == 'boston-seaport' else 8)
     epoch = (local - offset).replace(tzinfo=datetime.timezone.utc).timestamp()
     assert 0 <= sample['timestamp'] / 1e6 - epoch < 2.0
+
+
+def _keyframe_points_global(nusc, root, sample):
+    """``(3, N)`` key-frame LiDAR points of ``sample`` in the global frame (devkit chain)."""
+    from nuscenes.utils.data_classes import LidarPointCloud
+    from pyquaternion import Quaternion
+    sd = nusc.get('sample_data', sample['data'][LIDAR_NAME])
+    pc = LidarPointCloud.from_file(os.path.join(root, sd['filename']))
+    cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
+    pose = nusc.get('ego_pose', sd['ego_pose_token'])
+    pc.rotate(Quaternion(cs['rotation']).rotation_matrix)
+    pc.translate(np.array(cs['translation']))
+    pc.rotate(Quaternion(pose['rotation']).rotation_matrix)
+    pc.translate(np.array(pose['translation']))
+    return pc.points[:3]

@@ -62,6 +62,10 @@ class MeshBuilder:
         ring0 = np.stack([cx + r0 * np.cos(a), cy + r0 * np.sin(a), np.full(n, z0)], 1)
         ring1 = np.stack([cx + r1 * np.cos(a), cy + r1 * np.sin(a), np.full(n, z1)], 1)
         verts = np.concatenate([ring0, ring1])
+        self._add_prism(verts, n, part)
+
+    def _add_prism(self, verts, n, part):
+        """Close two n-gon rings (``verts[:n]``, ``verts[n:]``) into a prism: sides + caps."""
         tris = []
         for i in range(n):
             j = (i + 1) % n
@@ -75,13 +79,7 @@ class MeshBuilder:
         a = np.arange(n) * 2 * math.pi / n + math.pi / n
         xs, zs = cx + r * np.cos(a), cz + r * np.sin(a)
         verts = np.concatenate([np.stack([xs, np.full(n, y0), zs], 1), np.stack([xs, np.full(n, y1), zs], 1)])
-        tris = []
-        for i in range(n):
-            j = (i + 1) % n
-            tris += [(i, j, n + j), (i, n + j, n + i)]
-        for i in range(1, n - 1):
-            tris += [(0, i, i + 1), (n, n + i, n + i + 1)]
-        self._add(verts, tris, [part] * len(tris))
+        self._add_prism(verts, n, part)
 
     def build(self, h):
         v = np.concatenate(self.v)
