@@ -144,8 +144,26 @@ def run_cli(main):
         data_error_types = ()
     try:
         main()
+        _close_process_group(barrier=True)
     except (ConfigError, *data_error_types) as e:
         rank = os.environ.get('RANK')
         prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
         print(f'{prefix}error: {e}', file=sys.stderr)
         sys.exit(2)
+    finally:
+        _close_process_group(barrier=False)
+
+
+def _close_process_group(barrier):
+    """Destroy the default process group before the interpreter exits.
+
+    Left alive, gloo's worker threads are torn down during interpreter finalisation and a
+    rank can abort with ``terminate called without an active exception`` (SIGABRT) after a
+    run that succeeded. The barrier (normal exit only) keeps one rank from tearing down
+    while another still finishes its last collective.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        if barrier:
+            dist.barrier()
+        dist.destroy_process_group()
