@@ -2,6 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options ...]
                          [--launcher {none,pytorch}]
+    python tools/test.py CONFIG --random-init     # the untrained baseline row
+
 
 For nuScenes-format data the evaluator is mmdet3d's NuScenesMetric, i.e. the official
 nuscenes-devkit DetectionEval (mAP, NDS and the TP errors).
@@ -13,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from holodrive.engine.cli import (add_runner_args, import_project,  # noqa: E402
+from holodrive.engine.cli import (add_runner_args, ConfigError, import_project,  # noqa: E402
                                   parse_runner_args, prepare_config, run_cli,
                                   UserFileNotFoundError)
 
@@ -21,7 +23,11 @@ from holodrive.engine.cli import (add_runner_args, import_project,  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Test (evaluate) a HoloDrive Suite model')
     p.add_argument('config', help='config file path')
-    p.add_argument('checkpoint', help='checkpoint file (.pth, loaded with weights_only=True)')
+    p.add_argument('checkpoint', nargs='?',
+                   help='checkpoint file (.pth, loaded with weights_only=True)')
+    p.add_argument('--random-init', action='store_true',
+                   help='evaluate the freshly initialised model (seed from the config): the '
+                        'untrained baseline')
     p.add_argument('--work-dir', help='where logs and results go')
     p.add_argument('--allow-partial', action='store_true',
                    help='evaluate a checkpoint of another model (matching keys only)')
@@ -33,15 +39,20 @@ def main(argv=None):
     import_project()
     from mmengine.runner import Runner
 
-    if not os.path.isfile(args.checkpoint):
+    if (args.checkpoint is None) == (not args.random_init):
+        raise ConfigError('give either a CHECKPOINT or --random-init (the untrained baseline)')
+    if args.checkpoint and not os.path.isfile(args.checkpoint):
         raise UserFileNotFoundError(f'{args.checkpoint}: checkpoint not found')
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
-    from holodrive.engine.checkpoint import check_checkpoint_matches
-    print(check_checkpoint_matches(runner.model, args.checkpoint, args.allow_partial)[0],
-          file=sys.stderr)
+    if args.checkpoint:
+        from holodrive.engine.checkpoint import check_checkpoint_matches
+        print(check_checkpoint_matches(runner.model, args.checkpoint, args.allow_partial)[0],
+              file=sys.stderr)
+    else:
+        print('evaluating the untrained model (--random-init)', file=sys.stderr)
     metrics = {k: float(v) for k, v in runner.test().items()}
     out = os.path.join(runner.log_dir, 'metrics.json')
     with open(out, 'w') as f:
@@ -53,7 +64,8 @@ def main(argv=None):
 def summarize_metrics(metrics):
     """Headline metrics in two short lines: mAP / NDS (or the 2D ones) and, for nuScenes,
     each class's AP averaged over the four distance thresholds (the devkit's class AP)."""
-    names = ('mAP', 'NDS', 'bbox_mAP', 'segm_mAP', 'mIoU', 'aAcc')
+    names = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE', 'mAAE', 'bbox_mAP', 'segm_mAP', 'mIoU',
+             'aAcc')
     short = {k.rsplit('/', 1)[-1]: v for k, v in metrics.items()}
     head = {k: short[k] for k in names if k in short}
     per_class = {}

@@ -141,15 +141,21 @@ def _bus(m, l, w, h):
     for x in (0.3 * l, -0.25 * l):
         m.wheel(x, r, r * 0.98, hw - 0.15 * w, hw)
         m.wheel(x, r, r * 0.98, -hw, -hw + 0.15 * w)
-    m.box(-hl + 0.02, hl - 0.03, -hw + 0.02, hw - 0.02, 0.1 * h, 0.99 * h)
-    m.box(hl - 0.03, hl, -0.92 * hw, 0.92 * hw, 0.42 * h, 0.93 * h, P_GLASS)              # windscreen band
+    f, b = hl - 0.03, -hl + 0.02
+    # lower body with a bumper step at the front; upper body whose windscreen leans back
+    m.box(b, f, -hw + 0.02, hw - 0.02, 0.1 * h, 0.42 * h)
+    m.slanted((b, f - 0.01 * l), (b, f - 0.06 * l), hw - 0.02, hw - 0.04, 0.42 * h, 0.88 * h,
+              (P_BODY, P_BODY, P_GLASS, P_BODY, P_BODY, P_BODY))
+    # roof equipment (air conditioning / engine hump) over the back third only
+    m.box(-0.47 * l, -0.12 * l, -0.7 * hw, 0.7 * hw, 0.88 * h, 0.99 * h, P_METAL)
     for s in (1, -1):
-        ys = sorted((s * (hw - 0.02), s * hw))
-        m.box(-0.45 * l, 0.44 * l, ys[0], ys[1], 0.56 * h, 0.88 * h, P_GLASS)          # side windows
-    m.box(hl - 0.03, hl, 0.6 * hw, 0.9 * hw, 0.16 * h, 0.22 * h, P_HEAD)
-    m.box(hl - 0.03, hl, -0.9 * hw, -0.6 * hw, 0.16 * h, 0.22 * h, P_HEAD)
-    m.box(-hl, -hl + 0.02, 0.7 * hw, 0.95 * hw, 0.2 * h, 0.4 * h, P_TAIL)
-    m.box(-hl, -hl + 0.02, -0.95 * hw, -0.7 * hw, 0.2 * h, 0.4 * h, P_TAIL)
+        ys = sorted((s * (hw - 0.04), s * hw))
+        m.box(-0.45 * l, 0.38 * l, ys[0], ys[1], 0.56 * h, 0.84 * h, P_GLASS)          # side windows
+    m.box(f, hl, 0.6 * hw, 0.9 * hw, 0.16 * h, 0.22 * h, P_HEAD)
+    m.box(f, hl, -0.9 * hw, -0.6 * hw, 0.16 * h, 0.22 * h, P_HEAD)
+    m.box(f, hl, -0.92 * hw, 0.92 * hw, 0.3 * h, 0.42 * h, P_GLASS)                    # low front window
+    m.box(-hl, b, 0.7 * hw, 0.95 * hw, 0.2 * h, 0.4 * h, P_TAIL)
+    m.box(-hl, b, -0.95 * hw, -0.7 * hw, 0.2 * h, 0.4 * h, P_TAIL)
 
 
 def _trailer(m, l, w, h):
@@ -175,7 +181,7 @@ def _pedestrian(m, l, w, h):
     m.box(-0.2 * hl, 0.25 * hl, 0.06 * hw, 0.36 * hw, 0.06 * h, 0.48 * h, P_TROUSERS)  # legs
     m.box(-0.3 * hl, 0.15 * hl, -0.36 * hw, -0.06 * hw, 0.06 * h, 0.48 * h, P_TROUSERS)
     m.slanted((-0.3 * hl, 0.3 * hl), (-0.3 * hl, 0.26 * hl), 0.4 * hw, 0.55 * hw, 0.48 * h, 0.81 * h)  # torso
-    m.box(-0.75 * hl, -0.3 * hl, -0.35 * hw, 0.35 * hw, 0.55 * h, 0.78 * h, P_DARK)   # backpack at the back
+    m.box(-0.98 * hl, -0.3 * hl, -0.38 * hw, 0.38 * hw, 0.5 * h, 0.8 * h, P_DARK)    # backpack at the back
     for s in (1, -1):                                                                 # arms
         ys = sorted((s * 0.56 * hw, s * 0.8 * hw))
         m.box(-0.12 * hl, 0.18 * hl, ys[0], ys[1], 0.45 * h, 0.8 * h)
@@ -196,10 +202,15 @@ def _cycle(m, l, w, h, motor, rider):
     m.box(-0.3 * hl, -0.05 * hl, -0.2 * hw, 0.2 * hw, 0.52 * h, 0.57 * h, P_DARK)      # saddle
     if motor:
         m.box(-0.35 * hl, 0.45 * hl, -0.45 * hw, 0.45 * hw, 0.28 * h, 0.55 * h)        # tank / engine
+        m.slanted((0.45 * hl, xf), (0.4 * hl, 0.6 * hl), 0.5 * hw, 0.35 * hw, 0.4 * h, 0.85 * h,
+                  (P_BODY, P_BODY, P_BODY, P_BODY, P_BODY, P_BODY))                     # front fairing
+        m.box(0.4 * hl, 0.55 * hl, -0.3 * hw, 0.3 * hw, 0.85 * h, 0.97 * h, P_GLASS)    # windscreen
         m.box(xf + 0.02, xf + 0.06, -0.2 * hw, 0.2 * hw, 0.55 * h, 0.62 * h, P_HEAD)
         m.box(-hl, -hl + 0.04, -0.2 * hw, 0.2 * hw, 0.45 * h, 0.5 * h, P_TAIL)
     else:
         m.box(-0.35 * hl, -0.2 * hl, -0.05 * hw, 0.05 * hw, r * 1.3, 0.52 * h, P_BODY)  # seat tube
+        m.box(xf - 0.1, hl, -0.55 * hw, 0.55 * hw, 0.5 * h, 0.68 * h, P_DARK)          # front basket
+        m.box(xb - 0.2, xb + 0.12, -0.35 * hw, 0.35 * hw, 0.4 * h, 0.44 * h, P_METAL)  # low rear rack
     if rider:     # leaning towards the handlebar, head over the front half
         m.slanted((-0.35 * hl, -0.02 * hl), (-0.1 * hl, 0.22 * hl), 0.45 * hw, 0.55 * hw, 0.57 * h, 0.84 * h,
                   P_RIDER)

@@ -31,7 +31,7 @@ from .weather import describe, sample_environment
 #: (2: triangle-mesh agents ray cast with Embree, camera times offset along the LiDAR sweep,
 #: weather / time of day, time-zone independent timestamps). Recorded in
 #: ``synthetic_aux/world.json`` and in each scene's ``synthetic_aux/scenes/<name>.json``.
-WORLD_FORMAT_VERSION = 2
+WORLD_FORMAT_VERSION = 3
 
 #: DetectionEval class ranges (detection_cvpr_2019), used to guarantee evaluable GT
 EVAL_RANGE = {'car': 50, 'truck': 50, 'bus': 50, 'trailer': 50, 'construction_vehicle': 50,
