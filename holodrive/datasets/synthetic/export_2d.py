@@ -26,16 +26,16 @@ def instance_annotations(ids, box_class, box_extra, min_area=4):
     ``box_extra``: box index -> dict of extra fields.
     """
     anns = []
-    present = np.unique(ids[ids >= 0])
-    for b in present.tolist():
+    area_of = np.bincount(ids[ids >= 0].ravel())        # pixels of each box index
+    ids_t = np.ascontiguousarray(ids.T)                 # (W, H): masks of it are Fortran-ordered (H, W)
+    for b in np.flatnonzero(area_of).tolist():
         cls = box_class.get(b)
         if cls is None:
             continue
-        m = ids == b
-        area = int(m.sum())
+        area = int(area_of[b])
         if area < min_area:
             continue
-        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        rle = mask_utils.encode((ids_t == b).view(np.uint8).T)
         bbox = [float(v) for v in mask_utils.toBbox(rle)]
         rle['counts'] = rle['counts'].decode('ascii')
         anns.append(dict(category_id=DETECTION_CLASSES.index(cls) + 1, bbox=bbox, area=area,

@@ -5,10 +5,10 @@ one instant (merged per instant); every triangle knows its box index and part id
 returns per ray the hit distance, the box index (-1 = nothing), the part and the geometric
 normal. Each ray is traced independently, so the result does not depend on the thread count.
 """
+import math
+
 import numpy as np
 import open3d as o3d
-
-from .meshes import place
 
 #: threads used by Embree (0 = all); results are identical for any value
 NTHREADS = 0
@@ -44,18 +44,25 @@ class MeshSet:
 
     @classmethod
     def from_meshes(cls, meshes, centers, yaws, box_ids):
-        """``meshes``: list of box-frame ``(V, T, part)``, placed at ``centers`` / ``yaws``."""
-        vs, ts, bs, ps = [], [], [], []
-        n = 0
-        for (v, t, p), c, y, b in zip(meshes, centers, yaws, box_ids):
-            vs.append(place(v, c, float(y)))
-            ts.append(t + n)
-            bs.append(np.full(len(t), b, np.int32))
-            ps.append(p)
-            n += len(v)
-        if not vs:
+        """``meshes``: list of box-frame ``(V, T, part)``, placed at ``centers`` (M, 3) / ``yaws`` (M,)
+        (all at once; the same arithmetic as :func:`.meshes.place` per mesh)."""
+        if not len(meshes):
             return cls(np.zeros((0, 3)), np.zeros((0, 3)), [], [])
-        return cls(np.concatenate(vs), np.concatenate(ts), np.concatenate(bs), np.concatenate(ps))
+        nv = np.array([len(v) for v, _, _ in meshes])
+        nt = np.array([len(t) for _, t, _ in meshes])
+        v = np.concatenate([m[0] for m in meshes])
+        yaws = list(yaws)[:len(meshes)]
+        c = np.repeat([math.cos(float(y)) for y in yaws], nv)
+        s = np.repeat([math.sin(float(y)) for y in yaws], nv)
+        cen = np.repeat(np.asarray(centers, np.float64).reshape(-1, 3)[:len(meshes)], nv, axis=0)
+        verts = np.empty_like(v)
+        verts[:, 0] = c * v[:, 0] - s * v[:, 1] + cen[:, 0]
+        verts[:, 1] = s * v[:, 0] + c * v[:, 1] + cen[:, 1]
+        verts[:, 2] = v[:, 2] + cen[:, 2]
+        first = np.concatenate([[0], np.cumsum(nv)[:-1]])
+        tris = np.concatenate([m[1] for m in meshes]) + np.repeat(first, nt)[:, None]
+        box = np.repeat(np.fromiter(box_ids, np.int32, len(meshes)), nt)
+        return cls(verts, tris, box, np.concatenate([m[2] for m in meshes]))
 
 
 class InstantScene:
@@ -80,6 +87,18 @@ class InstantScene:
             n += len(s)
         return scene, offsets
 
+    def _cast(self, origin, dirs):
+        """Embree nearest hits: open3d's answer, the indices of the rays that hit (K,) int64, their
+        triangles (K,) int64 and normals (K, 3) float32 turned to face the ray."""
+        ans = self.scene.cast_rays(_rays(origin, dirs), nthreads=NTHREADS)
+        hit = np.flatnonzero(np.isfinite(ans['t_hit'].numpy()))
+        gid = ans['geometry_ids'].numpy()[hit].astype(np.int64)
+        tri = ans['primitive_ids'].numpy()[hit].astype(np.int64) + self.offsets[gid]
+        nh = ans['primitive_normals'].numpy()[hit]
+        flip = np.einsum('ij,ij->i', nh, dirs[hit]) > 0
+        nh[flip] *= -1
+        return ans, hit, tri, nh
+
     def cast(self, origin, dirs):
         """Rays from ``origin`` (3,) along ``dirs`` (N, 3) float32.
 
@@ -88,26 +107,28 @@ class InstantScene:
         triangle index (N,) int64 (-1 = miss; into :attr:`tri_box` / :attr:`tri_part`).
         """
         n = len(dirs)
-        if not self.sets:
+        if not self.sets or not n:
             return (np.full(n, np.inf, np.float32), np.full(n, -1, np.int32), np.zeros(n, np.int32),
                     np.zeros((n, 3), np.float32), np.full(n, -1, np.int64))
-        ans = self.scene.cast_rays(_rays(origin, dirs), nthreads=NTHREADS)
-        t = ans['t_hit'].numpy()
-        hit = np.flatnonzero(np.isfinite(t))
-        gid = ans['geometry_ids'].numpy()[hit].astype(np.int64)
-        tri = ans['primitive_ids'].numpy()[hit].astype(np.int64) + self.offsets[gid]
+        ans, hit, tri, nh = self._cast(origin, dirs)
         box = np.full(n, -1, np.int32)
         box[hit] = self.tri_box[tri]
         part = np.zeros(n, np.int32)
         part[hit] = self.tri_part[tri]
         nrm = ans['primitive_normals'].numpy()
-        nh = nrm[hit]
-        flip = np.einsum('ij,ij->i', nh, dirs[hit]) > 0
-        nh[flip] *= -1
         nrm[hit] = nh
         tri_all = np.full(n, -1, np.int64)
         tri_all[hit] = tri
-        return t, box, part, nrm, tri_all
+        return ans['t_hit'].numpy(), box, part, nrm, tri_all
+
+    def cast_hits(self, origin, dirs):
+        """Like :meth:`cast` for the rays that hit only: their indices (K,) int64 into ``dirs``, then
+        t (K,) float32, box (K,) int32, part (K,) int32, normal (K, 3) float32 and triangle (K,) int64."""
+        if not self.sets or not len(dirs):
+            return (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                    np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+        ans, hit, tri, nh = self._cast(origin, dirs)
+        return hit, ans['t_hit'].numpy()[hit], self.tri_box[tri], self.tri_part[tri], nh, tri
 
     def coverage(self, origin, dirs, ray_index, n_boxes):
         """Pixels covered by each box ignoring occlusion: counts (n_boxes,) of rays that hit

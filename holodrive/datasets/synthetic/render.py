@@ -130,14 +130,6 @@ def draw_shadows(img, layout, centers, sizes, yaws, sun):
     return img
 
 
-def _local(boxes, bid, p):
-    """World points ``p`` (N, 3) -> frames of boxes ``bid``."""
-    yaw = boxes.yaws[bid]
-    c, s = np.cos(yaw), np.sin(yaw)
-    d = p - boxes.centers[bid].astype(np.float32)
-    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], 1).astype(np.float32)
-
-
 def _ground(layout, o, dirs_flat, t):
     """Ground raster class of the rays ``dirs_flat`` hitting the ground at ``t``."""
     gx = o[0] + t * dirs_flat[:, 0]
@@ -149,7 +141,7 @@ _SKY_CACHE = {}
 
 
 def _sky(dz, nflat, R, K, w, h, low=_SKY_LOW, high=_SKY_HIGH):
-    """Sky gradient (h * w, 3); depends only on the ray elevations (the ego stays level: cached)."""
+    """Sky gradient (h * w, 3) uint8; depends only on the ray elevations (the ego stays level: cached)."""
     low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
     key = (w, h) + tuple(np.round(np.asarray(K).ravel(), 6)) + tuple(np.round(R[2], 6)) + \
         tuple(low.tolist()) + tuple(high.tolist())
@@ -157,8 +149,56 @@ def _sky(dz, nflat, R, K, w, h, low=_SKY_LOW, high=_SKY_HIGH):
         if len(_SKY_CACHE) > 64:
             _SKY_CACHE.clear()
         f = np.clip(dz / nflat * 4.0, 0.0, 1.0)[:, None]
-        _SKY_CACHE[key] = ((1 - f) * low + f * high).astype(np.float32)
+        _SKY_CACHE[key] = np.clip(((1 - f) * low + f * high).astype(np.float32), 0, 255).astype(np.uint8)
     return _SKY_CACHE[key]
+
+
+def _cover(boxes, K, R, o, w, h):
+    """Projected rectangles of the boxes: (h * w,) bool any box, (h * w,) int16 agent boxes covering
+    each pixel (only rays inside some rectangle can hit a mesh)."""
+    n_cover = np.zeros((h, w), np.int16)
+    any_cover = np.zeros((h, w), bool)
+    cam = (_all_corners(boxes) - o) @ R                      # (M, 8, 3) in the camera frame
+    near = np.hypot(boxes.centers[:, 0] - o[0], boxes.centers[:, 1] - o[1]) <= 300.0
+    for i in np.flatnonzero(near & (cam[:, :, 2] >= 0.05).any(1)):
+        rect = _cam_rect(cam[i], K, w, h)
+        if rect is not None:
+            any_cover[rect[0]:rect[1], rect[2]:rect[3]] = True
+            if boxes.inst[i] > 0:
+                n_cover[rect[0]:rect[1], rect[2]:rect[3]] += 1
+    return any_cover.reshape(-1), n_cover.reshape(-1)
+
+
+def _haze(rgb, dist, haze_m, sky_low):
+    """Distance haze of the colours ``rgb`` (N, 3) float32 at ray lengths ``dist`` (N,), as uint8."""
+    haze = (1.0 - np.exp(-dist / haze_m))[:, None]
+    return np.clip(rgb * (1 - haze) + haze * sky_low, 0, 255).astype(np.uint8)
+
+
+def _ground_rgb(layout, o, dirs, nflat, t, sun, light, wet, shadow):
+    """Colours (N, 3) float32 and ADE labels (N,) of the ground hits of rays ``dirs`` (N, 3) with
+    norms ``nflat`` (N,) at ``t`` (N,)."""
+    gx, gy, gcls = _ground(layout, o, dirs, t)
+    col = np.floor(gx / L.RASTER_RES).astype(np.int64)
+    row = np.floor(gy / L.RASTER_RES).astype(np.int64)
+    noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
+    palette = _GROUND_COLORS if layout.rht else _GROUND_COLORS_WHITE_DIVIDER
+    gfac = (0.9 + 0.2 * noise) * ((0.55 + 0.45 * float(sun[2])) * light)
+    if wet:    # wet road: darker, with a specular sheen towards the light
+        gfac = gfac * 0.62
+    if shadow is not None:
+        hh, ww = shadow.shape
+        c2 = np.floor((gx - layout.origin[0]) / L.RASTER_RES).astype(np.int64)
+        r2 = np.floor((gy - layout.origin[1]) / L.RASTER_RES).astype(np.int64)
+        ok = np.flatnonzero((c2 >= 0) & (c2 < ww) & (r2 >= 0) & (r2 < hh))
+        ok = ok[shadow[r2[ok], c2[ok]] > 0]
+        gfac[ok] = gfac[ok] * 0.58
+    rgb = palette[gcls] * gfac[:, None]
+    if wet and len(t):
+        d = dirs / nflat[:, None]
+        refl = d[:, 0] * sun[0] + d[:, 1] * sun[1] - d[:, 2] * sun[2]
+        rgb += (150.0 * light * np.clip(refl, 0.0, 1.0) ** 24)[:, None]
+    return rgb, GROUND_SEM[gcls]
 
 
 def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow=None, env=None):
@@ -169,107 +209,83 @@ def render_camera(layout, boxes, scene, K, cam_rot, cam_trans, w, h, sun, shadow
     ``shadow``: optional (H, W) ground shadow raster aligned with ``layout.raster``.
     Returns dict(rgb (h, w, 3) uint8, ids (h, w) int32 box index or -1, sem (h, w) uint8 ADE labels,
     counts (M,) pixels covered by each agent box's mesh ignoring occlusion (0 for scenery)).
+
+    Pixels are handled as flat indices (n = h * w); the mesh hits (``mpx``) and the ground hits
+    (``gpx``) are shaded as compact arrays and scattered into the sky image once.
     """
     R = np.asarray(cam_rot, np.float64)
     o = np.asarray(cam_trans, np.float64)
     dc, norm = camera_rays(K, w, h)
     dirs = np.einsum('ij,jn->ni', R.astype(np.float32), dc.reshape(3, -1), optimize=True)
-    dirs = np.ascontiguousarray(dirs, np.float32)
+    dirs = np.ascontiguousarray(dirs, np.float32)                     # (n, 3)
     dz = dirs[:, 2]
     nflat = norm.reshape(-1)
     with np.errstate(divide='ignore'):
         tg = np.where(dz < -1e-6, np.float32(-o[2]) / dz, np.float32(np.inf)).astype(np.float32)
-    tg[tg * nflat > 500.0] = np.inf
-    # only rays inside the projected rectangle of some box can hit a mesh
-    n_cover = np.zeros((h, w), np.int16)         # agent rectangles covering each pixel
-    any_cover = np.zeros((h, w), bool)
-    corners = _all_corners(boxes)
-    cam = (corners - o) @ R                      # (M, 8, 3) in the camera frame
-    near = np.hypot(boxes.centers[:, 0] - o[0], boxes.centers[:, 1] - o[1]) <= 300.0
-    for i in np.flatnonzero(near & (cam[:, :, 2] >= 0.05).any(1)):
-        rect = _cam_rect(cam[i], K, w, h)
-        if rect is not None:
-            any_cover[rect[0]:rect[1], rect[2]:rect[3]] = True
-            if boxes.inst[i] > 0:
-                n_cover[rect[0]:rect[1], rect[2]:rect[3]] += 1
+    tg[tg * nflat > 500.0] = np.inf                                   # (n,) ground hit (inf = none)
+    any_cover, n_cover = _cover(boxes, K, R, o, w, h)
     sub = np.flatnonzero(any_cover)
+    hit, t, bid, part, nrm, tri = scene.cast_hits(o, dirs[sub])
+    keep = np.flatnonzero(t < tg[sub[hit]])     # the mesh is nearer than the ground
+    mpx = sub[hit[keep]]                        # (Nm,) pixels showing a mesh, ascending
+    t, bid, part, nrm, tri = t[keep], bid[keep], part[keep], nrm[keep], tri[keep]
     n = h * w
-    t = np.full(n, np.inf, np.float32)
-    bid_all = np.full(n, -1, np.int32)
-    part_all = np.zeros(n, np.int32)
-    tri_all = np.full(n, -1, np.int64)
-    nrm_all = np.zeros((n, 3), np.float32)
-    if len(sub):
-        t[sub], bid_all[sub], part_all[sub], nrm_all[sub], tri_all[sub] = scene.cast(o, dirs[sub])
-    on_mesh = t < tg
-    ids = np.where(on_mesh, bid_all, -1).astype(np.int32)
-    depth = np.where(on_mesh, t, tg)
+    ids = np.full(n, -1, np.int32)
+    ids[mpx] = bid
+    on_mesh = np.zeros(n, bool)
+    on_mesh[mpx] = True
     # coverage of the agent boxes ignoring occlusion (for visibility). A ray can only hit an
     # occluded agent if its first hit is a mesh inside that agent's projected rectangle; rays whose
     # first hit is an agent covered by a single rectangle (its own) count directly.
-    n_cover = n_cover.reshape(-1)
-    on_agent = on_mesh & (boxes.inst[np.maximum(ids, 0)] > 0)
-    direct = on_agent & (n_cover == 1)
-    counts = np.bincount(ids[direct], minlength=len(boxes)).astype(np.int64)
-    ray_index = np.flatnonzero(on_mesh & (n_cover > 0) & ~direct)
+    nc = n_cover[mpx]
+    direct = (boxes.inst[bid] > 0) & (nc == 1)
+    counts = np.bincount(bid[direct], minlength=len(boxes)).astype(np.int64)
+    ray_index = mpx[(nc > 0) & ~direct]
     if len(ray_index):
         counts += scene.coverage(o, dirs[ray_index], ray_index, len(boxes))
     # ------------------------------------------------------------- shading
-    sem = np.full(h * w, SKY_SEM, np.uint8)
     light = 1.0 if env is None else float(env.light)
     wet = env is not None and env.wet
     sky_low = _SKY_LOW if env is None else np.asarray(env.sky_low, np.float32)
-    rgb = (_sky(dz, nflat, R, K, w, h) if env is None else _sky(dz, nflat, R, K, w, h, sky_low, env.sky_high)).copy()
-    gsel = np.isfinite(tg) & ~on_mesh
-    tsel = tg[gsel]
-    gx, gy, gcls = _ground(layout, o, dirs[gsel], tsel)
-    col = np.floor(gx / L.RASTER_RES).astype(np.int64)
-    row = np.floor(gy / L.RASTER_RES).astype(np.int64)
-    noise = (((col * 73856093) ^ (row * 19349663)) & 255).astype(np.float32) / 255.0
-    palette = _GROUND_COLORS if layout.rht else _GROUND_COLORS_WHITE_DIVIDER
-    gshade = (0.55 + 0.45 * float(sun[2])) * light
-    gfac = (0.9 + 0.2 * noise) * gshade
-    if wet:    # wet road: darker, with a specular sheen towards the light
-        gfac = gfac * 0.62
-    if shadow is not None:
-        hh, ww = shadow.shape
-        c2 = np.floor((gx - layout.origin[0]) / L.RASTER_RES).astype(np.int64)
-        r2 = np.floor((gy - layout.origin[1]) / L.RASTER_RES).astype(np.int64)
-        ok = (c2 >= 0) & (c2 < ww) & (r2 >= 0) & (r2 < hh)
-        dark = np.zeros(len(gx), bool)
-        dark[ok] = shadow[r2[ok], c2[ok]] > 0
-        gfac = np.where(dark, gfac * 0.58, gfac)
-    rgb[gsel] = palette[gcls] * gfac[:, None]
-    if wet and len(tsel):
-        d = dirs[gsel] / nflat[gsel, None]
-        refl = d[:, 0] * sun[0] + d[:, 1] * sun[1] - d[:, 2] * sun[2]
-        rgb[gsel] += (150.0 * light * np.clip(refl, 0.0, 1.0) ** 24)[:, None]
-    sem[gsel] = GROUND_SEM[gcls]
-    bsel = np.flatnonzero(on_mesh)
-    if len(bsel):
-        bid = ids[bsel]
-        nrm = nrm_all[bsel]
+    haze_m = 700.0 if env is None else float(env.haze_m)
+    sky = _sky(dz, nflat, R, K, w, h) if env is None else _sky(dz, nflat, R, K, w, h, sky_low, env.sky_high)
+    rgb = sky.copy()                                                  # (n, 3) uint8
+    sem = np.full(n, SKY_SEM, np.uint8)
+    gpx = np.flatnonzero(np.isfinite(tg) & ~on_mesh)                  # (Ng,) pixels showing the ground
+    tsel = tg[gpx]
+    nsel = nflat[gpx]
+    g_rgb, sem[gpx] = _ground_rgb(layout, o, dirs[gpx], nsel, tsel, sun, light, wet, shadow)
+    rgb[gpx] = _haze(g_rgb, tsel * nsel, haze_m, sky_low)
+    if len(mpx):
         lam = np.clip(nrm @ np.asarray(sun, np.float32), 0.0, 1.0)
-        base = _patterns(boxes, scene, bid, tri_all[bsel], o, t[bsel], dirs[bsel], nrm)
+        base = _patterns(boxes, scene, bid, tri, o, t, dirs[mpx], nrm)
         shade = (0.42 + 0.58 * lam) * light
         if light < 0.99:      # lamps stay bright when the scene is dimmed
-            lamp = (part_all[bsel] == P_HEAD) | (part_all[bsel] == P_TAIL)
+            lamp = (part == P_HEAD) | (part == P_TAIL)
             shade = np.where(lamp, np.maximum(shade, 1.0), shade)
-        rgb[bsel] = base * shade[:, None]
-        sem[bsel] = boxes.sem[bid]
-    # distance haze
-    hit = np.isfinite(depth)
-    dist = depth[hit] * nflat[hit]
-    haze = (1.0 - np.exp(-dist / (700.0 if env is None else float(env.haze_m))))[:, None]
-    rgb[hit] = rgb[hit] * (1 - haze) + haze * sky_low
-    return dict(rgb=np.clip(rgb, 0, 255).astype(np.uint8).reshape(h, w, 3), ids=ids.reshape(h, w),
-                sem=sem.reshape(h, w), counts=counts)
+        rgb[mpx] = _haze(base * shade[:, None], t * nflat[mpx], haze_m, sky_low)
+        sem[mpx] = boxes.sem[bid]
+    return dict(rgb=rgb.reshape(h, w, 3), ids=ids.reshape(h, w), sem=sem.reshape(h, w), counts=counts)
 
 
-def _local_dir(boxes, bid, v):
-    yaw = boxes.yaws[bid]
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
+def _box_tables(boxes):
+    """Per-box cos / sin of the yaw (M,) float64, float32 centres (M, 3) and half sizes (M, 3)."""
+    if getattr(boxes, '_tables', None) is None:
+        boxes._tables = (np.cos(boxes.yaws), np.sin(boxes.yaws), boxes.centers.astype(np.float32),
+                         boxes.half.astype(np.float32))
+    return boxes._tables
+
+
+def _local(boxes, bid, p):
+    """World points ``p`` (N, 3) float32 -> frames of boxes ``bid`` (N,): (N, 3) float32."""
+    cos, sin, centers, _ = _box_tables(boxes)
+    c, s = cos[bid], sin[bid]
+    d = p - centers[bid]
+    out = np.empty(d.shape, np.float32)
+    out[:, 0] = c * d[:, 0] + s * d[:, 1]
+    out[:, 1] = -s * d[:, 0] + c * d[:, 1]
+    out[:, 2] = d[:, 2]
+    return out
 
 
 def _tri_tables(boxes, scene):
@@ -286,8 +302,9 @@ def _tri_tables(boxes, scene):
 
 
 def _patterns(boxes, scene, bid, tri, o, t, dirs, nrm):
-    """Colour of each hit from its triangle (part colour or box colour), with per-class details
-    (building windows, barrier stripes, foliage) from the hit point and normal in the box frame."""
+    """Colour (N, 3) float32 of each hit from its triangle ``tri`` (N,) (part colour or box colour),
+    with per-class details (building windows, barrier stripes, foliage) from the hit point
+    (``o`` + ``t`` (N,) * ``dirs`` (N, 3)) and the normal ``nrm`` (N, 3) in the frame of box ``bid`` (N,)."""
     col, flag = _tri_tables(boxes, scene)
     base = col[tri]
     sel = np.flatnonzero(flag[tri])
@@ -296,24 +313,30 @@ def _patterns(boxes, scene, bid, tri, o, t, dirs, nrm):
     b = bid[sel]
     m = boxes.material[b]
     lp = _local(boxes, b, o.astype(np.float32) + t[sel, None] * dirs[sel])
-    nl = _local_dir(boxes, b, nrm[sel])
-    half = boxes.half[b].astype(np.float32)
-    n = lp / half
-    out = base[sel]
-    stripe = (np.floor((n[:, 1] + 1.0) * 4.0).astype(np.int64) % 2) == 1
-    out[(m == M_BARRIER) & stripe] = 240.0
+    half = _box_tables(boxes)[3]
+    # barriers: stripes along the box's y axis
+    i = np.flatnonzero(m == M_BARRIER)
+    ny = lp[i, 1] / half[b[i], 1]
+    base[sel[i[(np.floor((ny + 1.0) * 4.0).astype(np.int64) % 2) == 1]]] = 240.0
     # buildings: window grid on the walls
-    bw = (m == M_BUILDING) & (np.abs(nl[:, 2]) < 0.5)
-    xface = np.abs(nl[:, 0]) > np.abs(nl[:, 1])
-    u = np.mod(np.where(xface, lp[:, 1], lp[:, 0]), 3.2)
-    zb = lp[:, 2] + half[:, 2]
-    zm = np.mod(zb, 3.4)
-    win = bw & (u > 0.9) & (u < 2.3) & (zm > 1.1) & (zm < 2.5) & (zb > 1.0) & \
-        (np.abs(np.where(xface, n[:, 1], n[:, 0])) < 0.97)
-    out[win] = np.array([70, 88, 110], np.float32)
-    crown = m == M_CROWN
-    out[crown] *= (0.8 + 0.4 * (np.sin(lp[crown, 0] * 5.1) * np.sin(lp[crown, 2] * 4.3) > 0))[:, None]
-    base[sel] = out
+    i = np.flatnonzero(m == M_BUILDING)
+    i = i[np.abs(nrm[sel[i], 2]) < 0.5]
+    if len(i):
+        bi, li, v = b[i], lp[i], nrm[sel[i]]
+        cos, sin = _box_tables(boxes)[:2]
+        c, s = cos[bi], sin[bi]
+        xface = np.abs(c * v[:, 0] + s * v[:, 1]) > np.abs(-s * v[:, 0] + c * v[:, 1])
+        hb = half[bi]
+        u = np.mod(np.where(xface, li[:, 1], li[:, 0]), 3.2)
+        zb = li[:, 2] + hb[:, 2]
+        zm = np.mod(zb, 3.4)
+        nx = np.where(xface, li[:, 1] / hb[:, 1], li[:, 0] / hb[:, 0])
+        win = (u > 0.9) & (u < 2.3) & (zm > 1.1) & (zm < 2.5) & (zb > 1.0) & (np.abs(nx) < 0.97)
+        base[sel[i[win]]] = np.array([70, 88, 110], np.float32)
+    # tree crowns: foliage pattern
+    i = np.flatnonzero(m == M_CROWN)
+    if len(i):
+        base[sel[i]] *= (0.8 + 0.4 * (np.sin(lp[i, 0] * 5.1) * np.sin(lp[i, 2] * 4.3) > 0))[:, None]
     return base
 
 

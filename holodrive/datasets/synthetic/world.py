@@ -71,6 +71,11 @@ def _regions(region):
     return cells
 
 
+def _set_ray_threads(n):
+    from . import raycast
+    raycast.NTHREADS = n
+
+
 def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_size=(800, 450),
                    lidar_sweeps_per_sample=9, camera_sweeps_per_sample=0, export_2d=True, progress=True,
                    save_aux=True, num_workers=1):
@@ -147,7 +152,9 @@ def generate_world(root_path, num_scenes=2, seed=0, samples_per_scene=20, image_
     pool = None
     if num_workers > 1 and len(specs) > 1:
         import multiprocessing as mp
-        pool = mp.get_context('fork').Pool(min(num_workers, len(specs)))
+        procs = min(num_workers, len(specs))
+        # Embree threads per process: the processes already fill the cores (results do not depend on it)
+        pool = mp.get_context('fork').Pool(procs, _set_ray_threads, (max(1, (os.cpu_count() or 1) // procs),))
         results = pool.imap(simulate_scene, specs, chunksize=1)
     else:
         results = map(simulate_scene, specs)
