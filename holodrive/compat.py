@@ -19,6 +19,9 @@ site-packages is edited. See docs/install.md for the pitfalls behind them.
 4. spconv on CPU: the CUDA spconv wheels (spconv-cu120) pick implicit-GEMM kernels that
    exist only on GPU. Our sparse-conv classes choose the algorithm per forward from the input
    device (``ConvAlgo.Native`` on CPU, the GPU algorithm on CUDA), and spconv's stream lookup returns 0 without CUDA (fixes backward).
+5. Explicit ``weights_only=True`` for mmengine's own local checkpoint loading (``load_from``,
+   ``resume``): its loader calls ``torch.load`` without the argument, i.e. relies on torch's
+   default, which the ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` environment variable turns off.
 
 Nothing here runs at import: the entry points (tools/*.py through
 ``holodrive.engine.cli.import_project``) and ``import holodrive.models`` call
@@ -109,6 +112,25 @@ def atomic_local_writes():
 
 
 @_once
+def weights_only_local_checkpoints():
+    """mmengine's loader for local paths passes ``weights_only=True`` explicitly."""
+    if not _version_ok('mmengine', 'weights_only_local_checkpoints'):
+        return
+    import os.path as osp
+
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def load_from_local(filename, map_location):
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'{filename} can not be found.')
+        return torch.load(filename, map_location=map_location, weights_only=True)
+
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+
+
+@_once
 def cpu_distributed_launch():
     """Let mmengine's ``init_dist('pytorch')`` run on machines without CUDA (gloo)."""
     import torch
@@ -184,5 +206,6 @@ def apply_runtime_fixes():
     quiet_known_warnings()
     allow_mmengine_checkpoint_globals()
     atomic_local_writes()
+    weights_only_local_checkpoints()
     cpu_distributed_launch()
     spconv_native_on_cpu()

@@ -56,6 +56,22 @@ def test_untrusted_pickle_is_refused(tmp_path):
         torch.load(path, weights_only=True)
 
 
+class _Harmless:
+    def __reduce__(self):
+        return (str, ('unpickled',))
+
+
+def test_mmengine_loader_passes_weights_only_explicitly(tmp_path, monkeypatch):
+    """load_from / resume go through mmengine's loader; it must refuse pickled globals even
+    when the environment switches torch's weights_only default off."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    path = tmp_path / 'pickled.pth'
+    torch.save({'state_dict': _Harmless()}, path)      # a real torch zip file with a global in it
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+
+
 def test_resume_continues_to_the_same_weights(toy_run, tmp_path):
     """Resume from epoch 2 of a 3-epoch run ends with the weights of the full run."""
     work = tmp_path / 'resumed'
