@@ -259,3 +259,20 @@ def test_refused_pickle_is_one_clear_line(tmp_path):
                           'loading refuses (GLOBAL types.SimpleNamespace')
     assert "torch.save({'state_dict': ...})" in msg and 'tools/convert/' in msg
     assert '\n' not in msg
+
+
+def test_config_formatting_is_memoised_with_the_same_text():
+    """pretty_text is formatted by yapf once per distinct config; the text is yapf's own."""
+    import mmengine.config.config as config_module
+    from mmengine.config import Config
+    from yapf.yapflib.yapf_api import FormatCode
+    cache = config_module.FormatCode.cache        # the memoising wrapper is in place
+    cfg = Config(dict(model=dict(type='ToyRegressor', hidden=8), lr=0.02, note='memo-test'))
+    before = len(cache)
+    first = cfg.pretty_text
+    assert len(cache) == before + 1
+    assert cfg.pretty_text == first and len(cache) == before + 1     # served from the memo
+    raw = Config(cfg._cfg_dict.to_dict(), format_python_code=False).pretty_text
+    style = dict(based_on_style='pep8', blank_line_before_nested_class_or_def=True,
+                 split_before_expression_after_opening_paren=True)
+    assert first == FormatCode(raw, style_config=style)[0]
