@@ -52,5 +52,7 @@ def test_front_and_back_differ_in_shape(shape, size, rider):
     turned = z[::-1, ::-1]
     asym = float(np.abs(z - turned).mean())
     assert asym > 0.04 * size[2], (shape, asym)
-    box = np.full_like(z, size[2] / 2)
-    assert float(np.abs(box - box[::-1, ::-1]).mean()) == 0.0   # the criterion fails a plain box
+    # the same criterion fails a plain box of the same size (the old agents)
+    vb, tb, _ = make_mesh('building', size)
+    zb = np.nan_to_num(_height_map(vb, tb, size), nan=-size[2] / 2)
+    assert float(np.abs(zb - zb[::-1, ::-1]).mean()) < 0.04 * size[2]

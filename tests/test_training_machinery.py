@@ -100,7 +100,6 @@ def test_one_ddp_step_equals_one_single_process_step(tmp_path):
     assert 'Distributed launcher: pytorch' in ddp.stdout + ddp.stderr
     assert "'backend': 'gloo'" in ddp.stdout + ddp.stderr
     a, b = _weights(tmp_path / 'single/epoch_1.pth'), _weights(tmp_path / 'ddp/epoch_1.pth')
-    init = None
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-7)
     # and the step really changed the weights (the comparison is not vacuous)
