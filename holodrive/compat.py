@@ -26,6 +26,10 @@ site-packages is edited. See docs/install.md for the pitfalls behind them.
    time (the Runner calls it about five times per start: log, dump, checkpoint meta), about
    2 s each on these machines. The formatter is memoised on its input text, so the output
    is unchanged and each distinct config is formatted once per process.
+7. ``np.long``: mmdet3d 1.4.0's ``DataBaseSampler.sample_all`` (GT-paste augmentation) and
+   mmdet 3.3.0's text transforms use ``np.long``, which numpy 1.24-1.26 removed (numpy 2
+   has it again, as C ``long``). On numpy 1.x we define it as ``np.int64`` (C ``long`` on
+   64-bit Linux, what numpy 2 gives).
 
 Nothing here runs at import: the entry points (tools/*.py through
 ``holodrive.engine.cli.import_project``) and ``import holodrive.models`` call
@@ -36,7 +40,7 @@ import warnings
 _APPLIED = set()
 
 #: Library versions each patch was written for; another version is skipped with a warning.
-PATCHED_VERSIONS = {'mmengine': ('0.10.',), 'spconv': ('2.3.',)}
+PATCHED_VERSIONS = {'mmengine': ('0.10.',), 'spconv': ('2.3.',), 'mmdet3d': ('1.4.',)}
 
 
 def _version_ok(lib, patch):
@@ -225,6 +229,16 @@ def quiet_known_warnings():
         warnings.filterwarnings('ignore', message=msg, category=UserWarning)
 
 
+@_once
+def numpy_long_alias():
+    """Fix 7: ``np.long`` for mmdet3d's GT-paste sampler on numpy 1.24-1.26."""
+    import numpy as np
+    if int(np.__version__.split('.')[0]) >= 2 or 'long' in np.__dict__:
+        return
+    if _version_ok('mmdet3d', 'numpy_long_alias'):
+        np.long = np.int64
+
+
 def apply_runtime_fixes():
     """Apply every fix above (safe to call many times)."""
     quiet_known_warnings()
@@ -234,3 +248,4 @@ def apply_runtime_fixes():
     memoise_config_formatting()
     cpu_distributed_launch()
     spconv_native_on_cpu()
+    numpy_long_alias()

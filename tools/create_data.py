@@ -4,6 +4,9 @@
     python tools/create_data.py synthetic --root-path data/synthetic --num-scenes 20 --seed 0
     # info files for a real nuScenes release
     python tools/create_data.py nuscenes --root-path data/nuscenes --version v1.0-trainval
+    # GT database for a config's ObjectSample (GT-paste) step, from its training split
+    python tools/create_data.py gt-database --config configs/centerpoint/centerpoint_tiny_synthetic.py \
+        [--cfg-options data_root=data/synthetic/]
 """
 import argparse
 import os
@@ -11,7 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from holodrive.engine.cli import UserFileNotFoundError, run_cli  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from holodrive.engine.cli import ConfigError, UserFileNotFoundError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -35,6 +40,10 @@ def parse_args(argv=None):
     nus.add_argument('--max-sweeps', type=int, default=10)
     nus.add_argument('--workers', type=int, default=1,
                      help='scenes converted in parallel processes (output is identical)')
+    gt = sub.add_parser('gt-database', help="cut the training boxes' points for ObjectSample")
+    gt.add_argument('--config', required=True, help='the training config (its ObjectSample step)')
+    gt.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                    help='config overrides, e.g. data_root=DIR')
     for sp in (syn, nus):
         sp.add_argument('--out-dir', default=None, help='where info files go (default: root path)')
         sp.add_argument('--max-cam-sweeps', type=int, default=0,
@@ -44,6 +53,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.dataset == 'gt-database':
+        return gt_database(args)
     from holodrive.datasets.nuscenes_converter import create_nuscenes_infos
 
     version = getattr(args, 'version', None)
@@ -66,6 +77,20 @@ def main(argv=None):
                                   workers=args.workers, max_cam_sweeps=args.max_cam_sweeps)
     for split, path in infos.items():
         print(f'{split}: {path}')
+
+
+def gt_database(args):
+    from holodrive.datasets.gt_database import gt_database_from_config
+    from holodrive.engine.cli import import_project, prepare_config
+    import_project()
+    cfg = prepare_config(args.config, cfg_options=args.cfg_options, check_paths=True)
+    try:
+        counts = gt_database_from_config(cfg, progress=True)
+    except ValueError as err:
+        if 'ObjectSample' not in str(err):
+            raise
+        raise ConfigError(f'{args.config}: {err}') from None
+    print('gt database: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
 
 
 if __name__ == '__main__':

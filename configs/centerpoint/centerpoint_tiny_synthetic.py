@@ -62,11 +62,27 @@ model = dict(
         nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)))
 
 class_names = {{_base_.class_names}}
+data_root = 'data/synthetic/'
+# GT-paste (CenterPoint's nuScenes recipe): per frame, boxes of other training frames are
+# pasted up to these counts per class, with their points (written once by
+# `tools/create_data.py gt-database --config THIS_CONFIG`).
+db_sampler = dict(
+    type='SceneDataBaseSampler', data_root=data_root,
+    info_path=data_root + 'nuscenes_dbinfos_train.json', rate=1.0,
+    prepare=dict(filter_by_difficulty=[-1],
+                 filter_by_min_points=dict(
+                     car=5, truck=5, bus=5, trailer=5, construction_vehicle=5, traffic_cone=5,
+                     barrier=5, motorcycle=5, bicycle=5, pedestrian=5)),
+    classes=class_names,
+    sample_groups=dict(car=2, truck=3, construction_vehicle=7, bus=4, trailer=6, barrier=2,
+                       motorcycle=6, bicycle=6, pedestrian=2, traffic_cone=2),
+    points_loader=dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5))
 train_pipeline = [
     dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
     dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
+    dict(type='ObjectSample', db_sampler=db_sampler),
     dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
          scale_ratio_range=[0.95, 1.05], translation_std=[0, 0, 0]),
     dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5,

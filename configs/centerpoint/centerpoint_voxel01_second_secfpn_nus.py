@@ -1,5 +1,5 @@
 # CenterPoint at the paper's size (Yin et al., CVPR 2021; mmdet3d's
-# centerpoint_voxel01_second_secfpn_8xb4-cyclic-20e_nus-3d without DB sampling / CBGS):
+# centerpoint_voxel01_second_secfpn_8xb4-cyclic-20e_nus-3d, GT-paste, without CBGS):
 # 0.1 m voxels, 1024 x 1024 x 40 grid, SparseEncoder 16-128 ch, SECOND [128, 256], 10 sweeps.
 # Meant for a GPU and real nuScenes: data_root=data/nuscenes/. Same data path as the tiny config.
 _base_ = ['./centerpoint_tiny_synthetic.py']
@@ -22,11 +22,24 @@ model = dict(
     test_cfg=dict(pts=dict(voxel_size=voxel_size[:2], max_per_img=500)))
 
 class_names = {{_base_.class_names}}
+data_root = 'data/nuscenes/'
+db_sampler = dict(
+    type='SceneDataBaseSampler', data_root=data_root,
+    info_path=data_root + 'nuscenes_dbinfos_train.json', rate=1.0,
+    prepare=dict(filter_by_difficulty=[-1],
+                 filter_by_min_points=dict(
+                     car=5, truck=5, bus=5, trailer=5, construction_vehicle=5, traffic_cone=5,
+                     barrier=5, motorcycle=5, bicycle=5, pedestrian=5)),
+    classes=class_names,
+    sample_groups=dict(car=2, truck=3, construction_vehicle=7, bus=4, trailer=6, barrier=2,
+                       motorcycle=6, bicycle=6, pedestrian=2, traffic_cone=2),
+    points_loader=dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5))
 train_pipeline = [
     dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
     dict(type='LoadSweepsChecked', sweeps_num=sweeps_num, use_dim=[0, 1, 2, 3, 4],
          pad_empty_sweeps=True, remove_close=True),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
+    dict(type='ObjectSample', db_sampler=db_sampler),
     dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
          scale_ratio_range=[0.95, 1.05], translation_std=[0, 0, 0]),
     dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=0.5,

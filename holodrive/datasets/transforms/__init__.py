@@ -9,6 +9,7 @@ from .augment import (GlobalRotScaleTrans, MultiViewImageAug, RandomFlip3D, appl
 from .bev import (BEVGrid, RasterizeBoxBEV, RasterizeMapBEV, get_nusc_map,
                   rasterize_boxes, rasterize_map)
 from .captions import GenerateCaption, parse_description
+from .db_sampler import GTDatabaseError, SceneDataBaseSampler, read_db_infos
 from .depth import ProjectLidarDepth, depth_bin_targets, min_pool_depth, project_depth
 from .formatting import FilterSceneInstances, PackSceneInputs
 from .layout import ProjectLayoutToCameras
@@ -21,6 +22,7 @@ __all__ = [
     'GlobalRotScaleTrans', 'RandomFlip3D', 'MultiViewImageAug', 'apply_lidar_aug',
     'ensure_geometry', 'image_aug_matrix', 'BEVGrid', 'RasterizeMapBEV', 'RasterizeBoxBEV',
     'get_nusc_map', 'rasterize_map', 'rasterize_boxes', 'GenerateCaption',
+    'GTDatabaseError', 'SceneDataBaseSampler', 'read_db_infos',
     'parse_description', 'ProjectLidarDepth', 'project_depth', 'min_pool_depth',
     'depth_bin_targets', 'FilterSceneInstances', 'PackSceneInputs', 'ProjectLayoutToCameras',
     'LoadPointsChecked', 'LoadSweepsChecked', 'LoadMultiViewImagesChecked',
