@@ -2,8 +2,12 @@
 
 mmdet3d's sampler unpickles its index (``mmengine.load(..., file_format='pkl')``); ours
 reads the JSON index written by :mod:`holodrive.datasets.gt_database` and then behaves
-exactly like the parent (same ``prepare`` filters, class groups, batch sampler, collision
-test and point loading), so ``ObjectSample`` uses it unchanged::
+like the parent (same ``prepare`` filters, class groups, collision test and point loading),
+so ``ObjectSample`` uses it unchanged. One difference: the parent cycles through a shuffled
+list per class, state that lives in the dataset object and is lost on a resume (and reset
+each epoch in non-persistent workers); ours draws each frame's objects afresh from numpy's
+global generator (distinct within a frame), which the seed hooks make a function of the
+seed and the step, so a resumed run pastes what an uninterrupted one would::
 
     dict(type='ObjectSample', db_sampler=dict(type='SceneDataBaseSampler', ...))
 """
@@ -11,7 +15,7 @@ import json
 import os.path as osp
 
 import numpy as np
-from mmdet3d.datasets.transforms.dbsampler import BatchSampler, DataBaseSampler
+from mmdet3d.datasets.transforms.dbsampler import DataBaseSampler
 from mmengine.logging import MMLogger
 
 from holodrive.registry import TRANSFORMS
@@ -44,6 +48,18 @@ def read_db_infos(info_path: str, classes=None) -> dict:
         raise GTDatabaseError(f'GT database index has no entry for classes {missing}',
                               info_path, _HINT)
     return db
+
+
+class _DrawDistinct:
+    """``sample(num)``: ``num`` distinct records drawn with ``np.random`` (no state)."""
+
+    def __init__(self, records: list):
+        self.records = records
+
+    def sample(self, num: int) -> list:
+        idx = np.random.choice(len(self.records), size=min(num, len(self.records)),
+                               replace=False)
+        return [self.records[i] for i in idx]
 
 
 @TRANSFORMS.register_module()
@@ -80,14 +96,13 @@ class SceneDataBaseSampler(DataBaseSampler):
         logger.info('GT database after filtering: ' + ', '.join(
             f'{k} {len(v)}' for k, v in db_infos.items()))
         empty = [c for c in sample_groups if not db_infos.get(c)]
-        if empty:
-            raise GTDatabaseError(f'GT database has no usable boxes of classes {empty} '
-                                  '(drop them from db_sampler.sample_groups or lower '
-                                  'prepare.filter_by_min_points)', info_path)
+        if empty:  # a small world may lack a class: sample the others
+            logger.warning(f'{info_path}: no usable GT-database boxes of {empty}; '
+                           'they are not pasted')
+            sample_groups = {c: n for c, n in sample_groups.items() if c not in empty}
         self.db_infos = db_infos
         self.group_db_infos = db_infos
         self.sample_groups = [{name: int(num)} for name, num in sample_groups.items()]
         self.sample_classes = list(sample_groups)
         self.sample_max_nums = [int(num) for num in sample_groups.values()]
-        self.sampler_dict = {k: BatchSampler(v, k, shuffle=True) for k, v in db_infos.items()
-                             if v}
+        self.sampler_dict = {k: _DrawDistinct(v) for k, v in db_infos.items() if v}
