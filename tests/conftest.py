@@ -1,7 +1,8 @@
 """Shared fixtures: one small synthetic world per test session.
 
 ``tiny_world`` is a 2-scene v1.0-mini world with small images, its nuScenes tables,
-sensor files, 2D exports and mmdet3d info files (``nuscenes_infos_{train,val}.pkl``).
+sensor files, 2D exports, mmdet3d info files (``nuscenes_infos_{train,val}.pkl``) and the
+GT database of the tiny CenterPoint config (``nuscenes_dbinfos_train.json``).
 Tests must treat it as read-only; a test that corrupts files copies it first
 (``copy_world``).
 """
@@ -9,6 +10,22 @@ import shutil
 import types
 
 import pytest
+
+
+TINY_CENTERPOINT = 'configs/centerpoint/centerpoint_tiny_synthetic.py'
+
+
+def build_gt_database(root):
+    """The GT database the tiny CenterPoint config pastes from, for the world at ``root``."""
+    from pathlib import Path
+
+    from holodrive.datasets.gt_database import gt_database_from_config
+    from holodrive.engine.cli import import_project, prepare_config
+    import_project()
+    config = Path(__file__).resolve().parents[1] / TINY_CENTERPOINT
+    cfg = prepare_config(str(config), cfg_options={'data_root': str(root) + '/'},
+                         check_paths=False)
+    return gt_database_from_config(cfg, progress=False)
 
 
 @pytest.fixture(scope='session')
@@ -20,6 +37,7 @@ def tiny_world(tmp_path_factory):
     summary = generate_world(root, num_scenes=2, seed=0, samples_per_scene=4,
                              image_size=(320, 180), progress=False)
     infos = create_nuscenes_infos(root, version=summary.version, progress=False)
+    build_gt_database(root)
     return types.SimpleNamespace(root=root, version=summary.version,
                                  summary=summary, infos=infos)
 

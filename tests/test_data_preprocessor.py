@@ -68,7 +68,7 @@ def test_every_key_arrives_batched_with_its_shape(batch):
         'lidar_aug_matrix': ((2, 4, 4), torch.float32),
         'ego2global': ((2, 4, 4), torch.float32),
         'camera_ring': ((2, 6), torch.int64),
-        'camera_adjacency': ((6, 2), torch.int64),
+        'camera_adjacency': ((2, 6, 2), torch.int64),
     }
     for key, (shape, dtype) in expect.items():
         assert key in x, key
@@ -83,7 +83,14 @@ def test_every_key_arrives_batched_with_its_shape(batch):
     assert torch.allclose(eye, torch.eye(4, dtype=torch.float64).expand_as(eye), atol=1e-4)
     # the ring is derived from the calibration: FRONT_LEFT, FRONT, FRONT_RIGHT, BACK_RIGHT ...
     assert x['camera_ring'][0].tolist() == [2, 0, 1, 5, 3, 4]
-    assert x['camera_adjacency'][0].tolist() == [5, 1]
+    # neighbours at the left / right image edge; swapped where the view's image is mirrored
+    mirrored = torch.linalg.det(x['img_aug_matrix'][..., :2, :2].double()) < 0
+    assert mirrored.any() and not mirrored.all()      # flip_prob 0.5 over 12 views
+    for b in range(2):
+        for pos, view in enumerate(x['camera_ring'][b].tolist()):
+            sides = [(pos - 1) % 6, (pos + 1) % 6]
+            assert x['camera_adjacency'][b, pos].tolist() == (
+                sides[::-1] if mirrored[b, view] else sides)
     # the layout and depth targets are not empty
     assert x['layout_images'][:, :, n_map:].sum() > 0 and x['layout_images'][:, :, 0].sum() > 0
     assert x[f'depth_valid_s{S}'].any()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, end to end:
-#   install -> generate the synthetic nuScenes-format world (+ infos) -> train the tiny
+#   install -> generate the synthetic nuScenes-format world (+ infos, GT database) -> train the tiny
 #   CenterPoint on CPU -> evaluate with the official nuScenes metric -> visualize.
 #   bash tools/run_demo.sh
 # Knobs (environment): SCENES (20), SAMPLES (20 keyframes/scene), EPOCHS (8),
@@ -32,8 +32,12 @@ else
   printf '%s\n' "$STAMP" > "$DATA/.demo_world_stamp"
 fi
 
-# One override switches every path of the config (datasets and evaluators).
+# One override switches every path of the config (datasets, evaluators, GT database).
 OPTS=(data_root="$DATA/")
+if [ ! -f "$DATA/nuscenes_dbinfos_train.json" ]; then
+  echo "GT database for the config's ObjectSample (GT-paste) step"
+  $PY tools/create_data.py gt-database --config "$CONFIG" --cfg-options "${OPTS[@]}"
+fi
 
 step "2/4 train tiny CenterPoint ($EPOCHS epochs, CPU)"
 $PY tools/train.py "$CONFIG" --work-dir "$WORK" --resume \

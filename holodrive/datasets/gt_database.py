@@ -91,7 +91,8 @@ def find_db_sampler(pipeline: List[dict]) -> dict:
 
 
 def create_gt_database(dataset, class_names: List[str], data_root: str, info_path: str,
-                       db_dir: Optional[str] = None, progress: bool = True) -> Dict[str, int]:
+                       db_dir: Optional[str] = None, progress: bool = True,
+                       seed: int = 0) -> Dict[str, int]:
     """Cut every annotated box of ``dataset`` out of its point cloud into the database.
 
     Args:
@@ -99,6 +100,9 @@ def create_gt_database(dataset, class_names: List[str], data_root: str, info_pat
             ``gt_labels_3d`` and ``sample_idx`` (the config's loading steps).
         info_path: the JSON index to write (the config's ``db_sampler.info_path``).
         db_dir: folder of the point files (default ``data_root/nuscenes_gt_database``).
+        seed: numpy seed for the loaders' random choices (a training sweep loader picks
+            a random subset of the sweeps, as in training); the database is the same on
+            every run. The caller's numpy random state is restored afterwards.
 
     Returns:
         ``{class: number of records}``.
@@ -108,6 +112,8 @@ def create_gt_database(dataset, class_names: List[str], data_root: str, info_pat
     clean_stale_tmp(db_dir)
     db: Dict[str, list] = {name: [] for name in class_names}
     num_records = 0
+    rng_state = np.random.get_state()
+    np.random.seed(seed)
     indices = range(len(dataset))
     if progress:
         from tqdm import tqdm
@@ -123,6 +129,7 @@ def create_gt_database(dataset, class_names: List[str], data_root: str, info_pat
         for rec in records:
             db[rec['name']].append(rec)
         num_records += len(records)
+    np.random.set_state(rng_state)
     with atomic_open(info_path, 'w') as f:
         json.dump(dict(format_version=DB_FORMAT_VERSION, classes=db), f)
     return {name: len(v) for name, v in db.items()}

@@ -27,8 +27,10 @@ key                    shape / dtype                                  from
 ``lidar_aug_matrix``,  ``(B, 4, 4)`` float32                          geometry
 ``ego2global``
 ``camera_ring``        ``(B, V)`` int64: view indices in ring order   calibration
-``camera_adjacency``   ``(V, 2)`` int64: ring positions of the left   ``cameras.py``
-                       and right neighbour of each ring position
+``camera_adjacency``   ``(B, V, 2)`` int64: ring positions of the     ``cameras.py``
+                       neighbours seen at the left and the right image
+                       edge of each ring position (swapped for a view
+                       whose image is mirrored by ``img_aug_matrix``)
 ``adjacent``           list (one per neighbour offset) of dicts with  ``LoadAdjacentFrames``
                        the same keys, batched the same way
 =====================  =============================================  ==================
@@ -127,8 +129,15 @@ class SceneDataPreprocessor(Det3DDataPreprocessor):
                 order = camera_ring_order({n: cam2ego[i].numpy() for i, n in enumerate(names)})
                 rings.append([names.index(n) for n in order])
             out['camera_ring'] = torch.tensor(rings, dtype=torch.int64, device=self.device)
-            out['camera_adjacency'] = torch.from_numpy(
-                ring_adjacency(cam2lidar.shape[1])).to(self.device)
+            adjacency = np.repeat(ring_adjacency(cam2lidar.shape[1])[None], len(rings), 0)
+            if 'img_aug_matrix' in out:   # a mirrored image shows its right neighbour on the left
+                aug = out['img_aug_matrix'].detach().cpu().double()
+                mirrored = torch.linalg.det(aug[..., :2, :2]) < 0          # (B, V)
+                for b, ring in enumerate(rings):
+                    for pos, view in enumerate(ring):
+                        if mirrored[b, view]:
+                            adjacency[b, pos] = adjacency[b, pos, ::-1]
+            out['camera_adjacency'] = torch.from_numpy(adjacency).to(self.device)
         return out
 
     def _adjacent(self, adjacent: list, samples, training: bool) -> List[dict]:
