@@ -15,11 +15,11 @@ def _child(name, parent, locations=None):
 
 # registries with modules of ours (imported lazily from `locations`)
 MODELS = _child('model', mmdet3d_registry.MODELS, ['holodrive.models'])
-DATASETS = _child('dataset', mmdet3d_registry.DATASETS, ['holodrive.datasets'])
+DATASETS = _child('dataset', mmdet3d_registry.DATASETS, ['holodrive.datasets.scene_dataset'])
 TRANSFORMS = _child('transform', mmdet3d_registry.TRANSFORMS, ['holodrive.datasets.transforms'])
-DATA_SAMPLERS = _child('data sampler', mmdet3d_registry.DATA_SAMPLERS, ['holodrive.datasets'])
+DATA_SAMPLERS = _child('data sampler', mmdet3d_registry.DATA_SAMPLERS)
 METRICS = _child('metric', mmdet3d_registry.METRICS, ['holodrive.evaluation'])
-HOOKS = _child('hook', mmdet3d_registry.HOOKS, ['holodrive.engine'])
+HOOKS = _child('hook', mmdet3d_registry.HOOKS, ['holodrive.engine.hooks'])
 VISUALIZERS = _child('visualizer', mmdet3d_registry.VISUALIZERS, ['holodrive.visualization'])
 # the rest exist so 'holodrive'-scoped configs resolve every kind of module without warnings
 TASK_UTILS = _child('task util', mmdet3d_registry.TASK_UTILS)

@@ -5,21 +5,32 @@
 - :mod:`holodrive.datasets.transforms`: checked loaders, BEV map / box rasters,
   LiDAR depth maps, adjacent-frame loading, packing.
 
-``holodrive.datasets.synthetic`` (the synthetic world generator) is imported lazily
-by the tools that need it, not here.
+Names are imported on first use (PEP 562), so the light parts (the world generator
+``holodrive.datasets.synthetic``, the info converter, the errors) do not pull in mmdet3d and
+torch; ``holodrive.engine.cli.import_project`` imports the registering modules
+(``transforms``, ``scene_dataset``) explicitly.
 """
-from . import transforms  # noqa: F401  (registers the transforms)
-from .constants import CAMERA_NAMES, DETECTION_CLASSES, LIDAR_NAME, MAP_LAYERS
-from .errors import (CorruptSampleError, HoloDriveDataError, InfoFileError,
-                     MissingSampleError, NuScenesTableError)
-from .nuscenes_converter import create_nuscenes_infos, load_nuscenes
-from .scene_dataset import NUSCENES_DATA_PREFIX, NuScenesSceneDataset
-from .streaming import InfoStream, build_info_stream, open_info_stream
+import importlib
 
-__all__ = [
-    'CAMERA_NAMES', 'DETECTION_CLASSES', 'LIDAR_NAME', 'MAP_LAYERS',
-    'CorruptSampleError', 'HoloDriveDataError', 'InfoFileError', 'MissingSampleError',
-    'NuScenesTableError', 'create_nuscenes_infos', 'load_nuscenes',
-    'NUSCENES_DATA_PREFIX', 'NuScenesSceneDataset', 'InfoStream', 'build_info_stream',
-    'open_info_stream',
-]
+_EXPORTS = {
+    'constants': ('CAMERA_NAMES', 'DETECTION_CLASSES', 'LIDAR_NAME', 'MAP_LAYERS'),
+    'errors': ('CorruptSampleError', 'HoloDriveDataError', 'InfoFileError',
+               'MissingSampleError', 'NuScenesTableError'),
+    'nuscenes_converter': ('create_nuscenes_infos', 'load_nuscenes'),
+    'scene_dataset': ('NUSCENES_DATA_PREFIX', 'NuScenesSceneDataset'),
+    'streaming': ('InfoStream', 'build_info_stream', 'open_info_stream'),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f'.{_MODULE_OF[name]}', __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -5,8 +5,6 @@ import os.path as osp
 import re
 import sys
 
-import torch
-
 from .config_check import ConfigError, check_config, load_config
 
 
@@ -32,8 +30,9 @@ def import_project():
     from holodrive.compat import apply_runtime_fixes
     apply_runtime_fixes()
     import holodrive.registry  # noqa: F401
-    import holodrive.engine  # noqa: F401
-    import holodrive.datasets  # noqa: F401
+    import holodrive.engine.hooks  # noqa: F401
+    import holodrive.datasets.scene_dataset  # noqa: F401
+    import holodrive.datasets.transforms  # noqa: F401
     import holodrive.models  # noqa: F401
     import piip_det.registry  # noqa: F401
 
@@ -41,6 +40,7 @@ def import_project():
 def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none',
                    amp=False, check_paths=True):
     """Load, override and check a config; fill work_dir and the distributed backend."""
+    import torch
     cfg = load_config(config_path, cfg_options)
     if cfg_options and 'data_root' in cfg_options:
         original = load_config(config_path).get('data_root')
@@ -162,6 +162,8 @@ def _close_process_group(barrier):
     run that succeeded. The barrier (normal exit only) keeps one rank from tearing down
     while another still finishes its last collective.
     """
+    if 'torch' not in sys.modules:   # nothing imported torch: no process group to close
+        return
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         if barrier:
