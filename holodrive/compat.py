@@ -22,6 +22,8 @@ site-packages is edited. See docs/install.md for the pitfalls behind them.
 5. Explicit ``weights_only=True`` for mmengine's own local checkpoint loading (``load_from``,
    ``resume``): its loader calls ``torch.load`` without the argument, i.e. relies on torch's
    default, which the ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` environment variable turns off.
+   The same loader reads ``.safetensors`` files (``load_from`` / ``init_cfg=Pretrained`` on
+   a converted checkpoint) as ``{'state_dict': tensors}``.
 6. Config formatting cost: ``Config.pretty_text`` runs yapf over the whole config every
    time (the Runner calls it about five times per start: log, dump, checkpoint meta), about
    2 s each on these machines. The formatter is memoised on its input text, so the output
@@ -133,6 +135,10 @@ def weights_only_local_checkpoints():
         filename = osp.expanduser(filename)
         if not osp.isfile(filename):
             raise FileNotFoundError(f'{filename} can not be found.')
+        if filename.endswith('.safetensors'):   # e.g. tools/convert/piip_official.py output
+            from safetensors.torch import load_file
+            device = map_location if isinstance(map_location, str) else 'cpu'
+            return {'state_dict': load_file(filename, device=device)}
         return torch.load(filename, map_location=map_location, weights_only=True)
 
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)

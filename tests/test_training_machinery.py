@@ -275,3 +275,15 @@ def test_config_formatting_is_memoised_with_the_same_text():
     style = dict(based_on_style='pep8', blank_line_before_nested_class_or_def=True,
                  split_before_expression_after_opening_paren=True)
     assert first == FormatCode(raw, style_config=style)[0]
+
+
+def test_safetensors_checkpoints_load_through_mmengine(tmp_path):
+    """``load_from`` / ``init_cfg=Pretrained`` accept a converted ``.safetensors`` file."""
+    from mmengine.runner import load_checkpoint
+    from safetensors.torch import save_file
+    src, dst = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    path = tmp_path / 'converted.safetensors'
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(path))
+    assert not torch.equal(src.weight, dst.weight)
+    load_checkpoint(dst, str(path), map_location='cpu', strict=True)
+    assert torch.equal(src.weight, dst.weight) and torch.equal(src.bias, dst.bias)

@@ -304,7 +304,7 @@ class ViT(nn.Module):
         if drop_path_schedule == 'constant':
             rates = [drop_path_rate] * depth
         else:
-            rates = [r.item() for r in torch.linspace(0, drop_path_rate, depth)]
+            rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
 
         self.patch_embed = PatchEmbed(in_chans, embed_dim, patch_size)
         self.pos_embed = nn.Parameter(
