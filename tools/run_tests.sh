@@ -5,5 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash tools/install.sh
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
+# Two pytest workers (pytest-xdist), one thread each: most tests are single-threaded, so
+# this uses both cores; a file's tests stay on one worker (its module fixtures are built once).
+WORKERS="${PYTEST_WORKERS:-2}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" --dist loadfile "$@" tests
