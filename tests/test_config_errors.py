@@ -141,3 +141,16 @@ def test_run_cli_user_errors_one_line_internal_errors_traceback(capsys, tmp_path
 
     with pytest.raises(FileNotFoundError):  # not swallowed into one line
         run_cli(internal)
+
+
+def test_checker_resolves_mmcv_ops_names_and_norm_requires_grad():
+    """mmdet reads ``roi_layer`` / ``nms`` types by name from mmcv.ops, and mmcv's
+    ``build_norm_layer`` consumes ``requires_grad``: real PIIP configs pass, a bad op fails."""
+    from holodrive.engine.config_check import check_config, load_config
+    path = str(ROOT / 'configs/piip/mask_rcnn/mask_rcnn_vit_b_fpn_1x_coco.py')
+    cfg = load_config(path)
+    cfg.model.neck.norm_cfg = dict(type='BN', requires_grad=True)
+    check_config(cfg, path, check_paths=False)
+    cfg.model.roi_head.bbox_roi_extractor.roi_layer.type = 'RoIAlignn'
+    with pytest.raises(ConfigError, match=r"roi_layer.type: 'RoIAlignn' is not an mmcv.ops"):
+        check_config(cfg, path, check_paths=False)

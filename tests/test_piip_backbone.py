@@ -41,7 +41,7 @@ def tiny_branches(num_branches=3, depth=2):
 
 
 def tiny_piip(num_branches=3, depth=2, **kwargs):
-    cfg = dict(type='PIIP', branches=tiny_branches(num_branches, depth), deform_num_heads=4)
+    cfg = dict(type='piip_det.PIIP', branches=tiny_branches(num_branches, depth), deform_num_heads=4)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -173,7 +173,7 @@ def test_backward_finite_and_checkpointing_gives_the_same_grads():
     branches = tiny_branches()
     for b in branches:
         b['with_cp'] = True
-    ckpt = MODELS.build(dict(type='PIIP', branches=branches, deform_num_heads=4,
+    ckpt = MODELS.build(dict(type='piip_det.PIIP', branches=branches, deform_num_heads=4,
                              interaction_drop_path_rate=0.2, interaction_with_cp=True)).train()
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)

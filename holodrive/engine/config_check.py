@@ -43,6 +43,10 @@ _SECTION_REGISTRIES = {
 _PASSTHROUGH = {'type', '_scope_', 'init_cfg',
                 # consumed by mmengine's builders, not by the class
                 'convert_to_iter_based', 'paramwise_cfg', 'constructor'}
+#: Keys whose ``type`` mmdet looks up by name in ``mmcv.ops`` (not in a registry), and the
+#: extra argument mmcv's ``build_norm_layer`` consumes itself.
+_MMCV_OPS_KEYS = ('roi_layer', 'nms')
+_NORM_EXTRA = 'requires_grad'
 
 
 def load_config(path, cfg_options=None) -> Config:
@@ -130,7 +134,13 @@ def _accepted_args(obj):
 def _walk(node, key, registries, filename):
     if isinstance(node, dict):
         type_name = node.get('type')
-        if isinstance(type_name, str):
+        leaf = key.rsplit('.', 1)[-1]
+        if isinstance(type_name, str) and leaf in _MMCV_OPS_KEYS:
+            import mmcv.ops
+            if not hasattr(mmcv.ops, type_name):
+                raise ConfigError(f"{filename}: {key}.type: '{type_name}' is not an mmcv.ops "
+                                  'operator (e.g. RoIAlign, nms)')
+        elif isinstance(type_name, str):
             obj = _lookup(type_name, registries)
             if obj is None:
                 names = set()
@@ -144,6 +154,8 @@ def _walk(node, key, registries, filename):
             accepted = _accepted_args(obj)
             if accepted is not None:
                 for arg in node:
+                    if arg == _NORM_EXTRA and leaf.endswith('norm_cfg'):
+                        continue
                     if arg not in accepted and arg not in _PASSTHROUGH:
                         raise ConfigError(
                             f"{filename}: {key}.{arg}: {getattr(obj, '__name__', type_name)} has "
