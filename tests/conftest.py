@@ -51,3 +51,19 @@ def copy_world(tiny_world, tmp_path):
                                  summary=tiny_world.summary,
                                  infos={k: dst / p.relative_to(tiny_world.root)
                                         for k, p in tiny_world.infos.items()})
+
+
+@pytest.fixture(autouse=True)
+def _default_scope_back_to_holodrive():
+    """A test that runs a tool in-process (mmdet / mmseg configs) leaves mmengine's global
+    default scope at 'mmdet' or 'mmseg'; put it back so later tests in the same worker
+    resolve our unscoped names."""
+    yield
+    import sys
+    if 'mmengine.registry' not in sys.modules:
+        return
+    from mmengine.registry import DefaultScope, init_default_scope
+    current = DefaultScope.get_current_instance()
+    if current is not None and current.scope_name != 'holodrive':
+        import holodrive.registry  # noqa: F401
+        init_default_scope('holodrive')

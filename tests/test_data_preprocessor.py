@@ -38,8 +38,10 @@ def batch(tiny_world):
                               pipeline=pipeline, adjacent_frames=(-1, 1), filter_empty_gt=False)
     np.random.seed(0)
     items = [ds[i] for i in range(2)]
-    pre = MODELS.build(dict(type='SceneDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True))
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('holodrive'):   # whatever an earlier test set
+        pre = MODELS.build(dict(type='SceneDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                                std=[58.395, 57.12, 57.375], bgr_to_rgb=True))
     return pre(pseudo_collate(items), training=True), items
 
 
