@@ -176,6 +176,8 @@ def convert_piip(backbone, target=None):
         if why:
             dropped.append((name, why))
         else:
+            if tensor.dim() == 0 and re.fullmatch(r'(?:intermediate_merging_\d+_)?w\d+', name):
+                tensor = tensor.reshape(1)   # our merge weights are (1,): FSDP shards no 0-D
             ours[name] = (name, tensor)
     return ours, dropped
 

@@ -117,7 +117,7 @@ def test_weight_decay_spares_biases_norms_gammas_pos_embed_and_merge_scalars():
     for name, (_, _, wd) in table.items():
         spared = params[name].ndim <= 1 or name.endswith(('.bias', 'pos_embed'))
         assert wd == (0.0 if spared else WD), name
-    assert params['backbone.w2'].ndim == 0 and table['backbone.w2'][2] == 0.0   # merge scalar
+    assert params['backbone.w2'].shape == (1,) and table['backbone.w2'][2] == 0.0   # merge scalar
     assert table['backbone.branch1.pos_embed'][2] == 0.0
     assert table['backbone.branch2.blocks.0.gamma_1'][2] == 0.0
     assert table['backbone.branch2.blocks.0.attn.qkv.weight'][2] == WD

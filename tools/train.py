@@ -32,7 +32,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import_project()
-    from mmengine.runner import Runner
+    from mmengine.runner import FlexibleRunner, Runner
 
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.amp)
     from holodrive.utils.io import clean_stale_tmp
@@ -50,7 +50,9 @@ def main(argv=None):
     from holodrive.engine.checkpoint import check_checkpoint_matches, check_resume_schedule
     if cfg.get('resume') and cfg.get('load_from'):
         check_resume_schedule(cfg, cfg.load_from)
-    runner = Runner.from_cfg(cfg)
+    # FlexibleRunner: sharded strategies (configs/piip/_base_/strategies/fsdp_cp.py)
+    runner_cls = FlexibleRunner if cfg.get('runner_type') == 'FlexibleRunner' else Runner
+    runner = runner_cls.from_cfg(cfg)
     if cfg.get('load_from') and not cfg.get('resume'):
         print(check_checkpoint_matches(runner.model, cfg.load_from, args.allow_partial)[0],
               file=sys.stderr)

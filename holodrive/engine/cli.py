@@ -52,7 +52,15 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
     if launcher != 'none' and not torch.cuda.is_available():
         # nccl needs GPUs; gloo runs DDP on CPU processes.
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-        if cfg.get('model_wrapper_cfg') is None:  # CPU modules take no device_ids
+        if cfg.get('runner_type') == 'FlexibleRunner' and cfg.get('strategy'):
+            # FSDPStrategy passes device_id=LOCAL_RANK (a CUDA index); FSDP runs on CPU with gloo
+            wrapper = cfg.strategy.setdefault('model_wrapper', {})
+            wrapper.setdefault('device_id', 'cpu')
+            for key in ('state_dict_config', 'optim_state_dict_config'):
+                sub = (cfg.strategy.get('state_dict_cfg') or {})
+                if isinstance(sub, dict) and isinstance(sub.get(key), dict):
+                    sub[key]['offload_to_cpu'] = False   # torch segfaults offloading CPU tensors
+        elif cfg.get('model_wrapper_cfg') is None:  # CPU modules take no device_ids
             cfg.model_wrapper_cfg = dict(
                 type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                 find_unused_parameters=cfg.get('find_unused_parameters', False))

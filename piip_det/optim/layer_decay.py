@@ -22,8 +22,8 @@ restated; names are the model's parameter names, ``backbone.`` first):
 - lr scale ``layer_decay_rate ** (L - id - 1)``, lr ``base_lr * scale``.
 
 Weight decay: 0 for parameters with at most one dimension (biases, norms, gammas,
-**and the 0-D merge scalars** ``w_j``, which the official ``len(shape) == 1`` test
-decays), for names ending in ``.bias``, and for ``pos_embed`` / ``cls_token`` (the
+**and the merge scalars** ``w_j``, 0-D in the official code, whose ``len(shape) == 1``
+test therefore decays them; ours are ``(1,)``), for names ending in ``.bias``, and for ``pos_embed`` / ``cls_token`` (the
 official test compares the full name with the bare word, so it never fires: the
 intent is kept here); the optimizer's ``weight_decay`` otherwise.
 """

@@ -197,7 +197,7 @@ class PIIP(BaseModule):
             else:
                 layers = _conv_gn_relu(d, d1) + _conv_gn_relu(d1, d1)
             self.add_module(f'merge_branch{j}', nn.Sequential(*layers))
-            self.register_parameter(f'w{j}', nn.Parameter(torch.tensor(1.0)))
+            self.register_parameter(f'w{j}', nn.Parameter(torch.ones(1)))
         self.out_interaction_indexes = []
         if regular:
             idx = list(out_interaction_indexes or [])
@@ -213,7 +213,7 @@ class PIIP(BaseModule):
                     layers = [nn.GroupNorm(32, d1), nn.ReLU()] if j == 1 else _conv_gn_relu(d, d1)
                     self.add_module(f'intermediate_merging_{s}_branch{j}', nn.Sequential(*layers))
                     self.register_parameter(f'intermediate_merging_{s}_w{j}',
-                                            nn.Parameter(torch.tensor(1.0)))
+                                            nn.Parameter(torch.ones(1)))
         if self.output_mode != 'dino':
             self.fpn1 = nn.Sequential(nn.ConvTranspose2d(d1, d1, 2, 2), nn.GroupNorm(32, d1),
                                       nn.GELU(), nn.ConvTranspose2d(d1, d1, 2, 2))
@@ -224,6 +224,15 @@ class PIIP(BaseModule):
         strides = tuple(int(s) if float(s).is_integer() else s for s in (p / 4, p / 2, p, 2 * p))
         self.out_strides = strides[1:] if self.output_mode == 'dino' else strides
         self.out_channels = [d1] * len(self.out_strides)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Official checkpoints store the merge weights ``w_j`` 0-D; ours are ``(1,)`` (FSDP
+        shards no 0-D parameter), so a 0-D value is reshaped on load."""
+        for name, param in self._parameters.items():
+            value = state_dict.get(prefix + name)
+            if value is not None and value.dim() == 0 and param.shape == (1,):
+                state_dict[prefix + name] = value.reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _reset_output_parameters(self):
         """Official init of merges and fpns: conv normal(0, sqrt(2 / fan_out)), zero bias."""
