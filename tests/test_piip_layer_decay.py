@@ -196,3 +196,27 @@ def test_bf16_autocast_keeps_the_deformable_attention_in_fp32(monkeypatch):
         assert b.dtype == torch.float32
         err = (a - b).abs().max() / a.abs().max()
         assert math.isfinite(err) and err < 0.05, err
+
+
+def test_bf16_amp_runs_on_cpu_through_the_autocast_optim_wrapper():
+    """mmengine's AmpOptimWrapper refuses CPUs; prepare_config swaps a bf16 one (the full
+    configs, ``--amp``) for Bf16AutocastOptimWrapper, whose step runs under bf16 autocast."""
+    from mmengine.optim import build_optim_wrapper
+
+    from holodrive.engine.cli import import_project, prepare_config
+    from holodrive.engine.config_check import ConfigError
+    import_project()                       # what tools/train.py does first
+    tiny = 'configs/piip/upernet/upernet_piip_tiny_synthetic.py'
+    full = 'configs/piip/mask_rcnn/mask_rcnn_piip_tsb_1120_896_448_fpn_1x_coco.py'
+    for path, amp in ((tiny, True), (full, False)):
+        cfg = prepare_config(path, amp=amp, check_paths=False)
+        assert cfg.optim_wrapper.type == 'Bf16AutocastOptimWrapper', path
+        assert 'dtype' not in cfg.optim_wrapper and 'loss_scale' not in cfg.optim_wrapper
+    with pytest.raises(ConfigError, match="optim_wrapper.dtype='float16' needs a GPU"):
+        prepare_config(full, cfg_options={'optim_wrapper.dtype': 'float16'}, check_paths=False)
+    model = torch.nn.Linear(4, 4)
+    wrapper = build_optim_wrapper(model, dict(type='Bf16AutocastOptimWrapper',
+                                              optimizer=dict(type='SGD', lr=0.1)))
+    with wrapper.optim_context(model):
+        assert model(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert model(torch.randn(2, 4)).dtype == torch.float32

@@ -31,6 +31,7 @@ def import_project():
     apply_runtime_fixes()
     import holodrive.registry  # noqa: F401
     import holodrive.engine.hooks  # noqa: F401
+    import holodrive.engine.optim_wrappers  # noqa: F401
     import holodrive.datasets.scene_dataset  # noqa: F401
     import holodrive.datasets.transforms  # noqa: F401
     import holodrive.models  # noqa: F401
@@ -73,6 +74,15 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
         optim.loss_scale = 'dynamic'
         if not torch.cuda.is_available():
             optim.dtype = 'bfloat16'  # CPU autocast supports bf16 only
+    optim = cfg.get('optim_wrapper')
+    if optim and optim.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        if optim.get('dtype') not in ('bfloat16', 'bf16', None):
+            raise ConfigError(f"{config_path}: optim_wrapper.dtype='{optim.dtype}' needs a GPU; "
+                              "use dtype='bfloat16' (or no AMP) on CPU")
+        # mmengine's AmpOptimWrapper refuses CPUs; bf16 needs no loss scale
+        optim.type = 'Bf16AutocastOptimWrapper'
+        for key in ('dtype', 'loss_scale', 'use_fsdp'):
+            optim.pop(key, None)
     check_config(cfg, config_path, check_paths=check_paths)
     return cfg
 

@@ -20,7 +20,11 @@ Printed, with the conventions spelled out (:mod:`piip_det.flops`):
   RoIs (bbox) and ``test_cfg.rcnn.max_per_img`` RoIs (mask); RoI extraction,
   NMS and post-processing are not counted, and any part that cannot run on
   meta tensors (e.g. DETR-style transformers) is listed as not counted;
-- parameters of the backbone and of the full model.
+- parameters of the backbone and of the full model;
+- the estimated per-GPU training memory for 8 and 64 GPUs under the config's strategy
+  (FSDP for ``runner_type='FlexibleRunner'`` with ``FSDPStrategy``, DDP otherwise): weights,
+  gradients, AdamW states, and backbone activations with and without activation
+  checkpointing (:mod:`piip_det.memory` states the assumptions).
 """
 import argparse
 import importlib
@@ -37,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument('config', help='config file path')
     p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), default=None,
                    help='input size (default: square at the top real_size)')
+    p.add_argument('--no-memory', action='store_true',
+                   help='skip the per-GPU training memory estimate (8 and 64 GPUs)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='override config keys, e.g. model.backbone.branches.0.real_size=448')
     return p.parse_args(argv)
@@ -175,6 +181,10 @@ def main(argv=None):
             print('  not counted: ' + '; '.join(missing))
         print('  [RoI extraction, NMS and post-processing are not counted]')
         print(f'full model parameters: {params / 1e6:.2f} M')
+        if not args.no_memory:
+            from piip_det.memory import memory_lines
+            for line in memory_lines(cfg, model, model.backbone, shape):
+                print(line)
     else:
         print('full model: the config defines a backbone only (no model); '
               'full model = backbone as built')
