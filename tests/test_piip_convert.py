@@ -357,3 +357,22 @@ def test_translated_full_size_official_configs_build_the_official_architectures(
     assert not vit_h.blocks[0].attn.qk_norm
     assert vit_h.blocks[0].attn.qkv.bias is not None and vit_h.blocks[0].ls1.gamma.shape == (1280,)
     assert model.schedules[1][4] == [8, 10] and model.out_strides == (4, 8, 16, 32)
+
+
+def test_plain_vit_checkpoint_converts_for_the_single_branch_baseline(tmp_path, capsys):
+    """--branch 1 --config on a ViTBaseline config (the paper's ViT-B / ViT-L baselines)."""
+    backbone = dict(type='piip_det.ViTBaseline', embed_dim=64, depth=2, num_heads=2,
+                    pretrain_img_size=112, real_size=64, init_values=None)
+    config = tmp_path / 'baseline.py'
+    config.write_text(f'backbone = {backbone!r}\n')
+    sd, src_key, our_key = _timm_deit(64, grid=7, kernel=16)
+    src, dst = tmp_path / 'plain.pth', tmp_path / 'baseline.safetensors'
+    torch.save({'model': sd}, src)
+    rc, out = run_cli(capsys, src, dst, '--branch', 1, '--config', config, '--backbone-only')
+    assert rc == 0, out
+    model = MODELS.build(backbone)
+    converted = load_file(dst)
+    assert set(converted) == {k for k in model.state_dict() if k.startswith('branch1.')}
+    assert torch.equal(converted['branch1.' + our_key], sd[src_key])
+    result = model.load_state_dict(converted, strict=False)
+    assert not result.unexpected_keys and all(k.startswith('fpn') for k in result.missing_keys)

@@ -82,6 +82,7 @@ class ViTBaseline(BaseModule):
         except ValueError as err:
             raise ValueError(f'ViTBaseline {err}') from None
         self.output_mode, self.real_size = output_mode, real_size
+        self.num_branches = 1      # PIIP's interface (the converter's --branch 1 reads it)
         dim, p = self.branch1.embed_dim, self.branch1.patch_size
         if output_mode == 'simple_fpn':
             self.fpn1 = nn.Sequential(nn.ConvTranspose2d(dim, dim, 2, 2), LayerNorm2d(dim),
@@ -97,6 +98,11 @@ class ViTBaseline(BaseModule):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 nn.init.zeros_(m.bias)
+
+    @property
+    def branches(self):
+        """``[branch1]``: the one ViT, as PIIP lists its branches."""
+        return [self.branch1]
 
     def forward(self, x):
         """``(B, 3, H, W)`` -> tuple of float maps ``(B, C, H/s, W/s)`` at :attr:`out_strides`."""

@@ -150,8 +150,8 @@ def run(args):
         if not 1 <= args.branch <= target.num_branches:
             raise ConversionError(f'--branch {args.branch}: the target has branches 1..'
                                   f'{target.num_branches}')
-        ours, dropped, extra = convert_plain_vit(tensors, target, args.branch,
-                                                 cfg['branches'][args.branch - 1])
+        branch_cfg = cfg['branches'][args.branch - 1] if 'branches' in cfg else cfg  # ViTBaseline
+        ours, dropped, extra = convert_plain_vit(tensors, target, args.branch, branch_cfg)
         src_prefix, scope = '', f'branch{args.branch}.'
     else:
         backbone, passthrough, src_prefix = _split(tensors, args.src)
