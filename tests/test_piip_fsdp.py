@@ -41,7 +41,7 @@ train_dataloader = dict(sampler=dict(shuffle=False), dataset=dict(pipeline=[
 
 def _dist_train(config, nproc, work, world, batch_size, port):
     env = dict(os.environ, PORT=str(port), PYTHON=sys.executable, OMP_NUM_THREADS='1')
-    env.pop('LOCAL_RANK', None)   # exported by in-process tools/train.py runs in this worker
+    env.pop('LOCAL_RANK', None)   # a torchrun parent's; each child gets its own
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(config), str(nproc), '--work-dir', str(work),
          '--cfg-options', f'data_root={world.root}/', f'train_dataloader.batch_size={batch_size}'],

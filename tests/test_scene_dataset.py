@@ -471,7 +471,7 @@ def test_stream_cache_is_built_once_by_concurrent_processes(tiny_world, tmp_path
     log, ready = tmp_path / 'builds.log', tmp_path / 'ready'
     ready.mkdir()
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    # an in-process tools/train.py run in this worker exports LOCAL_RANK=0; each child must
+    # a LOCAL_RANK in this environment (a launcher's) must not reach the children: each must
     # take its rank from its own process group
     env.pop('LOCAL_RANK', None)
     procs = [subprocess.Popen([sys.executable, '-c', _CHILD, mode, str(pkl), str(log),

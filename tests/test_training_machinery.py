@@ -287,3 +287,16 @@ def test_safetensors_checkpoints_load_through_mmengine(tmp_path):
     assert not torch.equal(src.weight, dst.weight)
     load_checkpoint(dst, str(path), map_location='cpu', strict=True)
     assert torch.equal(src.weight, dst.weight) and torch.equal(src.bias, dst.bias)
+
+
+def test_single_process_argument_parsing_leaves_local_rank_unset(monkeypatch):
+    """Only an explicit --local-rank (torch.distributed.launch) exports LOCAL_RANK: an
+    in-process tools/train.py run must not make later child processes think they are rank 0."""
+    import argparse
+
+    from holodrive.engine.cli import add_runner_args, parse_runner_args
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    parse_runner_args(add_runner_args(argparse.ArgumentParser()), [])
+    assert 'LOCAL_RANK' not in os.environ
+    parse_runner_args(add_runner_args(argparse.ArgumentParser()), ['--local-rank', '3'])
+    assert os.environ['LOCAL_RANK'] == '3'

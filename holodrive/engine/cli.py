@@ -14,14 +14,17 @@ def add_runner_args(parser):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                         help='override config keys, e.g. train_cfg.max_epochs=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
+                        help='set by torch.distributed.launch (torchrun sets LOCAL_RANK)')
     return parser
 
 
 def parse_runner_args(parser, argv=None):
-    """Parse, and export ``LOCAL_RANK`` for launchers that pass ``--local-rank``."""
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass ``--local-rank`` (only then: a
+    single-process run must not leave ``LOCAL_RANK`` in the environment of what it starts)."""
     args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.local_rank is not None:
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
