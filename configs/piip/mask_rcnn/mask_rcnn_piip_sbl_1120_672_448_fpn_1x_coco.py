@@ -1,14 +1,10 @@
 # PIIP-SBL 1120/672/448, Mask R-CNN 1x (README: 46.5/40.8 AP, 727 GFLOPs): L @448, B @672, S @1120;
 # images resized to (1120, 1120 * 800 // 1333) (padded to multiples of 224, as officially).
 _base_ = ['./mask_rcnn_piip_sbl_1568_896_672_fpn_1x_coco.py']
+import piip_det.config_utils as config_utils  # noqa: E402
 import piip_det.flops_table as variants  # noqa: E402
 
 model = dict(backbone=variants.piip(variants.SBL, (448, 672, 1120), window=28, recipe='sbl'))
 img_scale = (1120, 1120 * 800 // 1333)
-train_pipeline = [dict(t, scale=img_scale) if t['type'] == 'Resize' else t
-                  for t in _base_.train_pipeline]
-test_pipeline = [dict(t, scale=img_scale) if t['type'] == 'Resize' else t
-                 for t in _base_.test_pipeline]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+(train_pipeline, test_pipeline, train_dataloader, val_dataloader,
+ test_dataloader) = config_utils.resized_data(_base_, img_scale)

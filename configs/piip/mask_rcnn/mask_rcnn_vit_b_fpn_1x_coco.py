@@ -6,6 +6,7 @@
 # layer decay 0.95 over 12 layers.
 _base_ = ['../_base_/models/mask_rcnn_piip_fpn.py', '../_base_/datasets/coco_instance_piip.py',
           '../_base_/schedules/adamw_layer_decay_1x.py', 'mmdet::_base_/default_runtime.py']
+import piip_det.config_utils as config_utils  # noqa: E402
 import piip_det.flops_table as variants  # noqa: E402
 
 model = dict(
@@ -15,10 +16,5 @@ model = dict(
     neck=dict(in_channels=[768] * 4))
 optim_wrapper = dict(paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.95, skip_stride=1))
 img_scale = (1024, 1024 * 800 // 1333)
-train_pipeline = [dict(t, scale=img_scale) if t['type'] == 'Resize' else t
-                  for t in _base_.train_pipeline]
-test_pipeline = [dict(t, scale=img_scale) if t['type'] == 'Resize' else t
-                 for t in _base_.test_pipeline]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+(train_pipeline, test_pipeline, train_dataloader, val_dataloader,
+ test_dataloader) = config_utils.resized_data(_base_, img_scale)
