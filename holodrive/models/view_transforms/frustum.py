@@ -1,0 +1,136 @@
+"""Frustum and camera geometry shared by camera->BEV and BEV->camera.
+
+Frames and matrices are the data path's (``docs/data_pipeline.md``; all ``(B, V, 4, 4)``
+float from :class:`~holodrive.models.data_preprocessors.SceneDataPreprocessor`):
+
+- ``cam2img``: recorded intrinsics padded to 4x4 (camera frame, OpenCV: x right, y down,
+  z forward -> original pixels, acting on ``(x, y, z, 1)``, giving ``(u*d, v*d, d, 1)``);
+- ``img_aug_matrix``: original pixels -> augmented pixels, acting on ``(u*d, v*d, d, 1)``
+  (depth ``d`` is kept);
+- ``cam2lidar`` (inverse of ``lidar2cam``): camera frame -> LiDAR frame. **The packed matrices
+  already include the 3D augmentation** (packed ``lidar2cam`` = recorded ``lidar2cam @
+  inv(lidar_aug_matrix)``), so they map to the *augmented* LiDAR frame, the frame of the
+  augmented points, boxes and BEV rasters. ``lidar_aug_matrix`` (``(B, 4, 4)``, original ->
+  augmented LiDAR frame) is applied on top only for *recorded* calibrations
+  (BEVFusion's convention), see :func:`frustum_to_lidar`.
+
+Integer pixel coordinates are pixel centres (as ``ProjectLidarDepth`` and
+``MultiViewImageAug``), so the feature cell ``(i, j)`` of a stride-``s`` map covers pixels
+``s*j .. s*j + s - 1`` and its centre is ``u = (j + 0.5) * s - 0.5``; depth bin ``k`` holds
+``start + k*step <= d < start + (k+1)*step`` (the one-hot targets of ``ProjectLidarDepth``)
+and its frustum point sits at the bin centre.
+"""
+import math
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from holodrive.datasets.transforms.bev import BEVGrid
+
+
+def depth_bin_centres(depth_bins: Sequence[float]) -> torch.Tensor:
+    """``(start, stop, step)`` metres -> ``(D,)`` float32 bin centres (metres)."""
+    start, stop, step = (float(v) for v in depth_bins)
+    num = int(round((stop - start) / step))
+    if num <= 0:
+        raise ValueError(f'depth_bins {tuple(depth_bins)} give no bins')
+    return start + step * (torch.arange(num, dtype=torch.float64) + 0.5)
+
+
+def feature_size(image_size: Sequence[int], downsample: int) -> Tuple[int, int]:
+    """``(H, W)`` image size and stride -> ``(ceil(H/s), ceil(W/s))`` (as the depth targets)."""
+    h, w = (int(v) for v in image_size)
+    return math.ceil(h / downsample), math.ceil(w / downsample)
+
+
+def make_frustum(image_size: Sequence[int], downsample: int,
+                 depth_bins: Sequence[float]) -> torch.Tensor:
+    """The (pixel x depth-bin) frustum of one image shape, in augmented-image pixels.
+
+    Args:
+        image_size: ``(H, W)`` of the (augmented) network input images.
+        downsample: stride ``s`` of the feature map.
+        depth_bins: ``(start, stop, step)`` in metres.
+
+    Returns:
+        ``(D, h, w, 3)`` float64 ``(u, v, d)``: pixel centre of each feature cell and the
+        depth-bin centre in metres along the camera z axis.
+    """
+    h, w = feature_size(image_size, downsample)
+    depths = depth_bin_centres(depth_bins)
+    us = (torch.arange(w, dtype=torch.float64) + 0.5) * downsample - 0.5
+    vs = (torch.arange(h, dtype=torch.float64) + 0.5) * downsample - 0.5
+    d, v, u = torch.meshgrid(depths, vs, us, indexing='ij')
+    return torch.stack([u, v, d], dim=-1)
+
+
+def img_to_lidar_matrix(cam2img: torch.Tensor, cam2lidar: torch.Tensor,
+                        img_aug_matrix: Optional[torch.Tensor] = None,
+                        lidar_aug_matrix: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``(B, V, 4, 4)`` float64 map of augmented ``(u*d, v*d, d, 1)`` into the LiDAR frame.
+
+    ``= [lidar_aug_matrix] @ cam2lidar @ inv(cam2img) @ inv(img_aug_matrix)``: undo the image
+    augmentation, un-project with the intrinsics, move to the LiDAR frame, and (only for
+    recorded, un-augmented calibrations) apply the BEV augmentation.
+
+    Args:
+        cam2img, cam2lidar, img_aug_matrix: ``(B, V, 4, 4)``.
+        lidar_aug_matrix: ``(B, 4, 4)`` or None (packed calibrations already include it).
+    """
+    mat = cam2lidar.double() @ torch.linalg.inv(cam2img.double())
+    if img_aug_matrix is not None:
+        mat = mat @ torch.linalg.inv(img_aug_matrix.double())
+    if lidar_aug_matrix is not None:
+        mat = lidar_aug_matrix.double()[:, None] @ mat
+    return mat
+
+
+def frustum_to_lidar(frustum: torch.Tensor, cam2img: torch.Tensor, cam2lidar: torch.Tensor,
+                     img_aug_matrix: Optional[torch.Tensor] = None,
+                     lidar_aug_matrix: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Frustum points of every camera in the LiDAR frame.
+
+    Args:
+        frustum: ``(D, h, w, 3)`` ``(u, v, d)`` from :func:`make_frustum`.
+        cam2img, cam2lidar, img_aug_matrix: ``(B, V, 4, 4)`` (see the module docstring).
+        lidar_aug_matrix: ``(B, 4, 4)``; pass it only with recorded calibrations.
+
+    Returns:
+        ``points_lidar`` ``(B, V, D, h, w, 3)`` float32 (metres, LiDAR frame).
+    """
+    mat = img_to_lidar_matrix(cam2img, cam2lidar, img_aug_matrix, lidar_aug_matrix)
+    f = frustum.to(device=mat.device, dtype=torch.float64)
+    uvd = torch.cat([f[..., :2] * f[..., 2:3], f[..., 2:3]], dim=-1)        # (D, h, w, 3)
+    points = torch.einsum('bvij,dhwj->bvdhwi', mat[..., :3, :3], uvd)
+    points = points + mat[..., None, None, None, :3, 3]
+    return points.float()
+
+
+def bev_cells(points_lidar: torch.Tensor, grid: BEVGrid,
+              z_range: Sequence[float]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BEV cell of each point (the :class:`BEVGrid` convention: ``bev[:, i, j]`` is centred at
+    ``x = x_min + (j + 0.5) res``, ``y = y_min + (i + 0.5) res``; rows along +y).
+
+    Args:
+        points_lidar: ``(..., 3)`` metres.
+        grid: the BEV grid; z_range: ``(z_min, z_max)`` kept.
+
+    Returns:
+        ``(row, col, inside)``: int64 ``(...)`` indices and a bool mask of the points inside
+        the grid and ``z_min <= z < z_max``.
+    """
+    res = grid.resolution
+    col = torch.floor((points_lidar[..., 0] - grid.x_range[0]) / res).long()
+    row = torch.floor((points_lidar[..., 1] - grid.y_range[0]) / res).long()
+    z = points_lidar[..., 2]
+    inside = (col >= 0) & (col < grid.width) & (row >= 0) & (row < grid.height) & \
+        (z >= z_range[0]) & (z < z_range[1])
+    return row, col, inside
+
+
+def bev_sample_grid(points_lidar: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """``(..., 3)`` LiDAR points -> ``(..., 2)`` ``grid_sample`` coordinates of a ``(C, H, W)``
+    BEV map (``align_corners=False``: -1 / +1 are the outer cell edges)."""
+    gx = (points_lidar[..., 0] - grid.x_range[0]) / (grid.x_range[1] - grid.x_range[0])
+    gy = (points_lidar[..., 1] - grid.y_range[0]) / (grid.y_range[1] - grid.y_range[0])
+    return torch.stack([gx, gy], dim=-1) * 2 - 1
