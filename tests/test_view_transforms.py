@@ -86,7 +86,7 @@ def test_frustum_is_pixel_centres_and_bin_centres():
     assert f[-1, -1, -1].tolist() == pytest.approx([W - 1.5, H - 1.5, 12.95])
 
 
-def _points_in_view(sample, view, rng, count=12):
+def _points_in_view(sample, view, rng, count=8):
     """LiDAR points (augmented frame) at BEV cell centres seen by ``view``, their pixel
     (``view_points`` with the *recorded* calibration) and depth."""
     grid = BEVGrid(**GRID)
@@ -322,3 +322,19 @@ def test_bad_batches_give_one_clear_line():
     assert "inputs['imgs'] are (90, 160)" in msg and f'{(H, W)}' in msg and 'tok0' in msg
     msg = _bad(good, feats=torch.zeros(2, 6, 2, 12, 20))
     assert 'img_feats is (12, 20)' in msg and 'downsample 2' in msg
+
+
+def test_bev_to_camera_chunked_over_depth_equals_one_pass():
+    torch.manual_seed(0)
+    inputs = batch_inputs([packed_sample(True, True)])
+    bev = torch.randn(1, 3, 32, 32, requires_grad=True)
+    logits = torch.randn(1, 6, 120, H // STRIDE, W // STRIDE, requires_grad=True)
+    outs, grads = [], []
+    for max_elements in (1 << 24, 3 * 6 * 24 * 40 * 7):       # one pass / chunks of 7 bins
+        to_cam = BEVToCamera(num_views=6, max_elements=max_elements, **GEOM)
+        out = to_cam(bev, logits.softmax(2), inputs)
+        outs.append(out.detach())
+        grads.append(torch.autograd.grad(out.square().sum(), (bev, logits)))
+    torch.testing.assert_close(outs[0], outs[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)   # float32 summation order

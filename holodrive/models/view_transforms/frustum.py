@@ -98,12 +98,12 @@ def frustum_to_lidar(frustum: torch.Tensor, cam2img: torch.Tensor, cam2lidar: to
     Returns:
         ``points_lidar`` ``(B, V, D, h, w, 3)`` float32 (metres, LiDAR frame).
     """
-    mat = img_to_lidar_matrix(cam2img, cam2lidar, img_aug_matrix, lidar_aug_matrix)
-    f = frustum.to(device=mat.device, dtype=torch.float64)
+    # the matrices are composed in float64; the (many) points are float32
+    mat = img_to_lidar_matrix(cam2img, cam2lidar, img_aug_matrix, lidar_aug_matrix).float()
+    f = frustum.to(device=mat.device, dtype=torch.float32)
     uvd = torch.cat([f[..., :2] * f[..., 2:3], f[..., 2:3]], dim=-1)        # (D, h, w, 3)
     points = torch.einsum('bvij,dhwj->bvdhwi', mat[..., :3, :3], uvd)
-    points = points + mat[..., None, None, None, :3, 3]
-    return points.float()
+    return points + mat[..., None, None, None, :3, 3]
 
 
 def bev_cells(points_lidar: torch.Tensor, grid: BEVGrid,

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from torch.utils.checkpoint import checkpoint
 
 from holodrive.datasets.transforms.bev import BEVGrid
 from holodrive.registry import MODELS
@@ -266,11 +267,26 @@ class BEVToCamera(_FrustumGeometry):
             keep = ((z >= self.z_range[0]) & (z < self.z_range[1])).to(depth_probs.dtype)
         weights = depth_probs * keep                                          # (B, V, D, h, w)
         chunk = max(1, self.max_elements // max(1, b * c * v * h * w))
+        recompute = torch.is_grad_enabled() and (bev_feats.requires_grad or
+                                                 weights.requires_grad) and chunk < d
         out = bev_feats.new_zeros(b, c, v, h, w)
         for d0 in range(0, d, chunk):
             d1 = min(d, d0 + chunk)
-            grid = coords[:, :, d0:d1].reshape(b, v * (d1 - d0) * h, w, 2)
-            sampled = F.grid_sample(bev_feats, grid, mode='bilinear', padding_mode='zeros',
-                                    align_corners=False).view(b, c, v, d1 - d0, h, w)
-            out = out + (sampled * weights[:, None, :, d0:d1]).sum(dim=3)
+            args = (bev_feats, coords[:, :, d0:d1], weights[:, :, d0:d1])
+            # several chunks under autograd: recompute each in backward instead of storing
+            # its (B, C, V, chunk, h, w) samples, so training memory stays bounded too
+            out = out + (checkpoint(_sample_depth_chunk, *args, use_reentrant=False)
+                         if recompute else _sample_depth_chunk(*args))
         return out.permute(0, 2, 1, 3, 4).contiguous()
+
+
+def _sample_depth_chunk(bev_feats: torch.Tensor, coords: torch.Tensor,
+                        weights: torch.Tensor) -> torch.Tensor:
+    """``sum_d weights * bev(x, y)`` over one chunk of depth bins.
+
+    ``bev_feats`` ``(B, C, H, W)``, ``coords`` ``(B, V, d, h, w, 2)`` grid_sample coordinates,
+    ``weights`` ``(B, V, d, h, w)`` -> ``(B, C, V, h, w)``."""
+    b, v, d, h, w, _ = coords.shape
+    sampled = F.grid_sample(bev_feats, coords.reshape(b, v * d * h, w, 2), mode='bilinear',
+                            padding_mode='zeros', align_corners=False)
+    return (sampled.view(b, -1, v, d, h, w) * weights[:, None]).sum(dim=3)
