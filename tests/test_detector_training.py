@@ -92,13 +92,13 @@ def _test_tool(ckpt_args, world, work):
 
 
 def test_trained_detector_beats_the_untrained_one(tiny_world, tmp_path):
-    """The training loop learns: 60 iterations on the 4 keyframes of the evaluation scene
+    """The training loop learns: 90 iterations on the 4 keyframes of the evaluation scene
     (the devkit scores only the val split; the tiny world has one training scene, too little
     to generalise from), scored by the devkit against the same model at its initialisation
     (``tools/test.py --random-init``): a wide margin in mAP and NDS. Generalisation to unseen
     scenes is the README benchmark (20-scene world)."""
     work = tmp_path / 'train'
-    epochs = 30
+    epochs = 45
     # the untrained evaluation runs on the second core while the (one-thread) training runs
     pool = ThreadPoolExecutor(1)
     untrained_job = pool.submit(_test_tool, ['--random-init'], tiny_world, tmp_path / 'untrained')
@@ -115,7 +115,9 @@ def test_trained_detector_beats_the_untrained_one(tiny_world, tmp_path):
     trained = _test_tool([str(work / f'epoch_{epochs}.pth')], tiny_world, tmp_path / 'trained')
     untrained = untrained_job.result()
     pool.shutdown()
-    # measured: mAP 0.067 / NDS 0.125 trained, 0.005 / 0.015 untrained (this machine)
+    # measured (2026-12-02, a fresh install): 45 epochs mAP 0.237 / NDS 0.216 / car AP@2m 0.451
+    # trained, 0.005 / 0.015 / 0 untrained; 30 epochs gave only mAP 0.030 on this install
+    # (0.067 on an earlier one): the steep part of the curve, so the margin needs 45
     assert untrained['mAP'] < 0.02, untrained['mAP']
     assert trained['mAP'] > max(5 * untrained['mAP'], untrained['mAP'] + 0.04), (trained, untrained)
     assert trained['NDS'] > untrained['NDS'] + 0.07, (trained['NDS'], untrained['NDS'])

@@ -4,3 +4,4 @@ from holodrive.compat import apply_runtime_fixes
 apply_runtime_fixes()
 
 from . import data_preprocessors  # noqa: F401,E402  (registers SceneDataPreprocessor)
+from . import view_transforms  # noqa: F401,E402  (DepthNet, LSSViewTransform, BEVToCamera, DepthLoss)
