@@ -5,3 +5,4 @@ apply_runtime_fixes()
 
 from . import data_preprocessors  # noqa: F401,E402  (registers SceneDataPreprocessor)
 from . import view_transforms  # noqa: F401,E402  (DepthNet, LSSViewTransform, BEVToCamera, DepthLoss)
+from . import detectors  # noqa: F401,E402  (BEVDet, TemporalBEVFusion)
