@@ -13,7 +13,6 @@ import json
 import math
 from pathlib import Path
 
-import mmcv.ops
 import pytest
 import torch
 from mmengine.config import config as mmengine_config
@@ -82,23 +81,16 @@ def _tool(name):
 @pytest.fixture(autouse=True, scope='module')
 def in_process_tools():
     """One thread; restore mmengine's default scope afterwards (the runners and the checker
-    set one, which would redirect unscoped registry lookups of later tests); two stand-ins:
-
-    - mmengine re-reads all of mmdet's ~400 model-index metafiles for every ``mmdet::`` base
-      (about 0.3 s each); the lookup is memoised here (same result);
-    - the config checker looks every ``type`` up in a registry, but mmdet resolves the RoI
-      extractors' ``roi_layer`` and the ``nms`` types by name in ``mmcv.ops``; the checker is
-      taught the same fallback here (reported; remove once config_check does it).
+    set one, which would redirect unscoped registry lookups of later tests); mmengine re-reads
+    all of mmdet's ~400 model-index metafiles for every ``mmdet::`` base (about 0.3 s each), so
+    that lookup is memoised here (same result).
     """
     threads, scopes = torch.get_num_threads(), dict(DefaultScope._instance_dict)
-    original_path, original_lookup = (mmengine_config._get_external_cfg_path,
-                                      config_check._lookup)
+    original_path = mmengine_config._get_external_cfg_path
     torch.set_num_threads(1)
     mmengine_config._get_external_cfg_path = _memoised(original_path)
-    config_check._lookup = lambda name, registries: (original_lookup(name, registries)
-                                                     or getattr(mmcv.ops, name, None))
     yield
-    mmengine_config._get_external_cfg_path, config_check._lookup = original_path, original_lookup
+    mmengine_config._get_external_cfg_path = original_path
     torch.set_num_threads(threads)
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(scopes)

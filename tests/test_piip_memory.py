@@ -70,7 +70,8 @@ def test_get_flops_prints_the_memory_of_the_6b_fsdp_config(capsys):
     spec = importlib.util.spec_from_file_location('get_flops_memory_cli', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main([str(ROOT / 'configs/piip/mask_rcnn/mask_rcnn_piip_h6b_1024_512_fpn_1x_coco_fsdp.py')])
+    config = ROOT / 'configs/piip/mask_rcnn/mask_rcnn_piip_h6b_1024_512_fpn_1x_coco_fsdp.py'
+    module.main([str(config)])
     out = capsys.readouterr().out
     assert 'FSDP FULL_SHARD' in out and 'activations in bf16' in out
     lines = [line for line in out.splitlines() if 'GPUs:' in line]
