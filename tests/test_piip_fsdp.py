@@ -95,4 +95,12 @@ def test_fsdp_units_and_checkpointed_regions_are_the_blocks():
     assert is_block(block) and block_wrap_policy(block, recurse=False, nonwrapped_numel=1)
     assert block_wrap_policy(torch.nn.Linear(2, 2), recurse=True, nonwrapped_numel=6)
     assert not block_wrap_policy(torch.nn.Linear(2, 2), recurse=False, nonwrapped_numel=6)
-    assert issubclass(InteractionBlock, torch.nn.Module)
+    from piip_det.flops import build_backbone
+    piip = build_backbone(dict(type='piip_det.PIIP', deform_num_heads=2, branches=[
+        dict(embed_dim=64, depth=2, num_heads=2, real_size=64, pretrain_img_size=64,
+             interaction_indexes=[[0, 0], [1, 1]]),
+        dict(embed_dim=32, depth=2, num_heads=2, real_size=128, pretrain_img_size=64,
+             interaction_indexes=[[0, 0], [1, 1]])]))
+    units = [m for m in piip.modules() if is_block(m)]
+    assert sum(isinstance(m, InteractionBlock) for m in units) == 2   # one per stage
+    assert sum(isinstance(m, DeiTBlock) for m in units) == 4          # 2 branches x depth 2
