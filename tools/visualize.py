@@ -2,11 +2,18 @@
 
     python tools/visualize.py --data-root data/synthetic --info data/synthetic/nuscenes_infos_val.pkl \
         [--results work_dirs/x/results_nusc.json --score-thr 0.3] [--num 3] --out-dir vis/
+    python tools/visualize.py --data-root DIR --info DIR/nuscenes_infos_val.pkl --out-dir vis/ \
+        --config configs/bev_det/bev_det_piip_tiny_synthetic.py --checkpoint work_dirs/x/epoch_12.pth
 
 Ground truth is green, predictions (a nuScenes results JSON, global frame) red. Below the
 camera views: the per-camera layout images (map layers and box classes as the generators see
 them, ``ProjectLayoutToCameras``) and the sample's caption (``GenerateCaption``). With
 ``--open3d`` it also renders the point cloud with open3d's offscreen renderer.
+
+With ``--config`` and ``--checkpoint`` of a camera BEV detector (``BEVDet``) the predictions
+come from running the model (instead of ``--results``), and ``*_bev_det.png`` shows the BEV
+boxes next to the lifted BEV feature energy and the network input and expected depth of
+``--depth-camera`` (``holodrive/visualization/bev_det_views.py``).
 """
 import argparse
 import json
@@ -30,6 +37,10 @@ def parse_args(argv=None):
     p.add_argument('--num', type=int, default=3, help='number of keyframes (evenly spaced)')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--open3d', action='store_true', help='also render points with open3d')
+    p.add_argument('--config', help='a BEVDet config: run the model for the predictions')
+    p.add_argument('--checkpoint', help='checkpoint of --config')
+    p.add_argument('--depth-camera', default='CAM_FRONT',
+                   help='camera whose predicted depth is drawn (with --config)')
     p.add_argument('--no-layout', action='store_true',
                    help='skip the layout images and captions (no map expansion needed)')
     return p.parse_args(argv)
@@ -65,6 +76,7 @@ def main(argv=None):
             raise UserFileNotFoundError(f'{args.results}: results JSON not found (run tools/test.py)')
         with open(args.results) as f:
             results = json.load(f)['results']
+    detector = load_bev_det(args) if args.config else None
     os.makedirs(args.out_dir, exist_ok=True)
     layout_ds = None if args.no_layout else layout_dataset(args.data_root, args.info)
     picks = np.linspace(0, len(infos) - 1, min(args.num, len(infos))).round().astype(int)
@@ -78,6 +90,9 @@ def main(argv=None):
         if token in results:
             kept = [r for r in results[token] if r['detection_score'] >= args.score_thr]
             pred = global_boxes_to_lidar(kept, info['ego2global'], info['lidar_points']['lidar2ego'])
+        stem = osp.join(args.out_dir, f'{idx:04d}_{token[:8]}')
+        if detector is not None:
+            pred = bev_det_views(detector, token, gt, args, stem)
         images, lidar2cam, cam2img = {}, {}, {}
         for cam, cinfo in info['images'].items():
             path = _resolve(args.data_root, 'samples/' + cam, cinfo['img_path'])
@@ -90,7 +105,6 @@ def main(argv=None):
         grid = camera_grid(images, lidar2cam, cam2img, gt, pred)
         if layout_ds is not None:
             grid = np.concatenate([grid] + layout_rows(layout_ds, idx, grid.shape[1]), 0)
-        stem = osp.join(args.out_dir, f'{idx:04d}_{token[:8]}')
         cv2.imwrite(stem + '_cameras.jpg', grid[:, :, ::-1].copy())
         lidar_path = _resolve(args.data_root, 'samples/LIDAR_TOP', info['lidar_points']['lidar_path'])
         points = np.fromfile(lidar_path, np.float32).reshape(-1, 5)
@@ -100,6 +114,43 @@ def main(argv=None):
             from holodrive.visualization.open3d_render import render_points
             render_points(points, gt, stem + '_points3d.png', pred_boxes_lidar=pred)
         print(f'wrote {stem}_cameras.jpg, {stem}_bev.png')
+
+
+def load_bev_det(args):
+    """``(model, dataset of --info with the config's test pipeline, {token: index})``."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from holodrive.engine.cli import prepare_config
+    from holodrive.registry import DATASETS, MODELS
+    if not args.checkpoint:
+        raise UserFileNotFoundError('--config needs --checkpoint (a checkpoint of that config)')
+    if not osp.isfile(args.checkpoint):
+        raise UserFileNotFoundError(f'{args.checkpoint}: checkpoint not found (train with '
+                                    'tools/train.py or pass the work dir\'s epoch_N.pth)')
+    init_default_scope('holodrive')
+    root = args.data_root.rstrip('/') + '/'
+    cfg = prepare_config(args.config, cfg_options={'data_root': root}, check_paths=False)
+    ds_cfg = cfg.test_dataloader.dataset
+    ds_cfg.update(data_root=root, ann_file=osp.abspath(args.info))
+    dataset = DATASETS.build(ds_cfg)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
+    model.eval()
+    index = {dataset.get_data_info(i)['token']: i for i in range(len(dataset))}
+    return model, dataset, index
+
+
+def bev_det_views(detector, token, gt, args, stem):
+    """Run the detector on ``token``, write ``stem_bev_det.png``; the predicted boxes."""
+    from holodrive.visualization.bev_det_views import bev_det_figure, bev_det_outputs
+    model, dataset, index = detector
+    out = bev_det_outputs(model, dataset[index[token]], score_thr=args.score_thr)
+    fig = bev_det_figure(out, gt, camera=args.depth_camera,
+                         title=f'sample {token[:8]}: {osp.basename(args.config)}')
+    fig.savefig(stem + '_bev_det.png', dpi=90)
+    print(f'wrote {stem}_bev_det.png ({len(out["pred_boxes"])} boxes >= {args.score_thr})')
+    return out['pred_boxes']
 
 
 def layout_dataset(data_root, info_path):
