@@ -1,7 +1,7 @@
 # Runtime shared by every HoloDrive Suite config.
 default_scope = 'holodrive'
 custom_imports = dict(imports=['holodrive.registry', 'holodrive.engine', 'holodrive.datasets',
-                               'holodrive.models', 'piip_det.registry'],
+                               'holodrive.models', 'piip_det.registry', 'piip_det.optim'],
                       allow_failed_imports=False)
 
 default_hooks = dict(

@@ -74,14 +74,25 @@ def no_weight_decay(name, param):
     return param.ndim <= 1 or name.endswith('.bias') or name.rsplit('.', 1)[-1] in _NO_DECAY_NAMES
 
 
-def _infer_num_layers(model):
-    backbone = getattr(model, 'backbone', None)
+def _infer_num_layers(model, backbone_name='backbone'):
+    backbone = getattr(model, backbone_name, None)
     branch = getattr(backbone, 'branch1', None) or backbone
     depth = getattr(branch, 'depth', None)
     if depth is None:
         raise ValueError('paramwise_cfg.num_layers: missing and the model has no '
-                         'backbone.branch1.depth; set it to the depth of branch1')
+                         f'{backbone_name}.branch1.depth; set it to the depth of branch1')
     return depth
+
+
+def _as_backbone(name, backbone_name):
+    """``name`` with the ``backbone_name.`` prefix spelled ``backbone.`` (the rule's names);
+    other parameters keep a name the rule gives the top layer id."""
+    if backbone_name == 'backbone':
+        return name
+    bare = _WRAPPERS.sub(r'\1', name)
+    if bare.startswith(backbone_name + '.'):
+        return 'backbone.' + bare[len(backbone_name) + 1:]
+    return 'not_backbone.' + bare
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -90,8 +101,9 @@ class PIIPLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
 
     ``paramwise_cfg`` keys: ``layer_decay_rate`` (required), ``num_layers`` (depth of
     branch1; inferred from ``model.backbone`` when absent), ``skip_stride`` (a number or
-    one per branch after the first; default 1). Each group carries ``layer_id``,
-    ``lr_scale`` and ``group_name`` next to ``lr`` and ``weight_decay``.
+    one per branch after the first; default 1), ``backbone_name`` (the model attribute that
+    holds the PIIP / ViT, default ``backbone``; ``img_backbone`` for ``BEVDet``). Each group
+    carries ``layer_id``, ``lr_scale`` and ``group_name`` next to ``lr`` and ``weight_decay``.
     """
 
     def add_params(self, params, module, prefix='', is_dcn_module=None):
@@ -100,14 +112,15 @@ class PIIPLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise ValueError('paramwise_cfg.layer_decay_rate: missing (official: 0.85 for PIIP '
                              'detection, 0.95 for the baselines and ADE20K)')
         rate = cfg['layer_decay_rate']
-        num_layers = (cfg.get('num_layers') or _infer_num_layers(module)) + 2
+        backbone_name = cfg.get('backbone_name', 'backbone')
+        num_layers = (cfg.get('num_layers') or _infer_num_layers(module, backbone_name)) + 2
         skip_stride = cfg.get('skip_stride', 1)
         groups = {}
         for name, param in module.named_parameters(prefix=prefix.rstrip('.')):
             if not param.requires_grad:
                 continue
             decay = not no_weight_decay(name, param)
-            lid = layer_id(name, num_layers, skip_stride)
+            lid = layer_id(_as_backbone(name, backbone_name), num_layers, skip_stride)
             key = f'layer_{lid}_{"decay" if decay else "no_decay"}'
             if key not in groups:
                 scale = rate ** (num_layers - lid - 1)

@@ -1,0 +1,100 @@
+"""The full-size camera BEV detector configs (PIIP-TSB / PIIP-SBL at 1600 x 640, ResNet-50 at
+704 x 256) and their recipe parts: built on the meta device with the sizes they promise,
+CBGS over a real scene dataset, image augmentation of the right output size, and layer-wise
+lr decay applied to ``img_backbone`` only."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from holodrive.engine.cli import import_project, prepare_config
+
+import_project()
+ROOT = Path(__file__).resolve().parents[1]
+FULL = {'tsb': 'configs/bev_det/bev_det_piip_tsb_1600x640_nus.py',
+        'sbl': 'configs/bev_det/bev_det_piip_sbl_1600x640_nus.py',
+        'r50': 'configs/bev_det/bev_det_r50_704x256_nus.py'}
+
+
+def _cfg(name, root='data/nuscenes'):
+    from mmengine.registry import init_default_scope
+    init_default_scope('holodrive')
+    path = FULL.get(name, name)
+    return prepare_config(str(ROOT / path), cfg_options={'data_root': f'{root}/'},
+                          check_paths=False)
+
+
+@pytest.mark.parametrize('name,image_size,feature_hw', [
+    ('tsb', (640, 1600), (40, 100)), ('sbl', (640, 1600), (40, 100)),
+    ('r50', (256, 704), (16, 44))])
+def test_full_size_configs_build_with_the_promised_geometry(name, image_size, feature_hw):
+    from piip_det.flops import empty_weights
+
+    from holodrive.registry import MODELS
+    cfg = _cfg(name)
+    with empty_weights():
+        model = MODELS.build(cfg.model)
+    vt = model.view_transform
+    assert vt.image_size == image_size and vt.feature_size == feature_hw
+    assert vt.num_depth_bins == 118 and vt.grid.shape == (128, 128)
+    final = [t for t in cfg.train_pipeline if t['type'] == 'MultiViewImageAug'][0]
+    test = [t for t in cfg.test_pipeline if t['type'] == 'MultiViewImageAug'][0]
+    assert tuple(final['final_size']) == tuple(test['final_size']) == image_size[::-1]
+    assert final['flip_prob'] > 0 and final['rot_range'][1] > 0
+    assert cfg.train_dataloader.dataset.type == 'CBGSDataset'
+    assert cfg.train_dataloader.dataset.dataset.pipeline == cfg.train_pipeline
+    # the FPN output the LSS uses has the neck's width and the transform's stride
+    assert model.img_neck.out_channels == vt.in_channels
+    if name != 'r50':
+        branches = model.img_backbone.real_sizes
+        assert branches[-1] == image_size[1] and branches == sorted(branches)
+
+
+def test_piip_sbl_costs_more_than_tsb_at_the_same_input():
+    from piip_det.flops import build_backbone, count_backbone
+    gmacs = {}
+    for name in ('tsb', 'sbl'):
+        cfg = _cfg(name)
+        report = count_backbone(build_backbone(cfg.model.img_backbone.to_dict()),
+                                (1, 3, 640, 1600), as_built=False)
+        gmacs[name] = report.paper_total / 1e9
+    assert 50 < gmacs['tsb'] < gmacs['sbl'], gmacs
+
+
+def test_cbgs_resamples_the_scene_dataset(tiny_world):
+    from holodrive.registry import DATASETS
+    cfg = _cfg('r50', tiny_world.root)
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.dataset.update(ann_file=str(tiny_world.root / 'nuscenes_infos_train.pkl'))
+    cbgs = DATASETS.build(ds_cfg)
+    base = cbgs.dataset
+    assert type(base).__name__ == 'NuScenesSceneDataset'
+    assert len(cbgs) >= len(base)
+    sample = cbgs[0]
+    img = sample['inputs']['img']
+    assert tuple(img.shape[-2:]) == (256, 704), img.shape      # resized + cropped per config
+
+
+def test_layer_decay_scales_only_the_image_backbone(tiny_world):
+    import piip_det.optim  # noqa: F401  (registers the constructor, as custom_imports does)
+    from mmengine.optim import build_optim_wrapper
+
+    from holodrive.registry import MODELS
+    cfg = _cfg('configs/bev_det/bev_det_piip_tiny_synthetic.py', tiny_world.root)
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, dict(
+        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+        constructor='PIIPLayerDecayOptimizerConstructor',
+        paramwise_cfg=dict(num_layers=2, layer_decay_rate=0.5, backbone_name='img_backbone')))
+    group_of = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    names = dict(model.named_parameters())
+    # 2 blocks + 2: embeddings id 0, block i id i + 1, everything else id 3 (full lr)
+    embed = group_of[id(names['img_backbone.branch1.pos_embed'])]
+    block0 = group_of[id(names['img_backbone.branch1.blocks.0.attn.qkv.weight'])]
+    head = group_of[id(names['bbox_head.shared_conv.conv.weight'])]
+    bev = group_of[id(names['bev_backbone.blocks.0.0.weight'])]
+    assert embed['lr'] == pytest.approx(1e-3 * 0.5 ** 3) and embed['weight_decay'] == 0
+    assert block0['lr'] == pytest.approx(1e-3 * 0.5 ** 2)
+    assert head['lr'] == bev['lr'] == pytest.approx(1e-3) and head['weight_decay'] == 0.05
+    assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == len(names)
+    assert all(torch.is_tensor(p) for g in wrapper.optimizer.param_groups for p in g['params'])
