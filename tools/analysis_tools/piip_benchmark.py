@@ -33,14 +33,15 @@ import io
 import json
 import os
 import os.path as osp
-import re
-import statistics
-import subprocess
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from bench_utils import (_seconds, backbone_macs, build_detector, elapsed_s,  # noqa: E402
+                         interleaved_seconds, log, parse_test_output, run_tool, set_log_name)
+
+set_log_name('piip_benchmark')
 
 _CFG = osp.join(ROOT, 'configs', 'piip', 'mask_rcnn', 'mask_rcnn_{}.py')
 PIIP_CONFIG, BASELINE_CONFIG = _CFG.format('piip_tiny_bench_synthetic'), _CFG.format(
@@ -48,11 +49,6 @@ PIIP_CONFIG, BASELINE_CONFIG = _CFG.format('piip_tiny_bench_synthetic'), _CFG.fo
 FULL_SIZE = {'piip': _CFG.format('piip_tsb_1120_896_448_fpn_1x_coco'),
              'baseline': _CFG.format('vit_b_fpn_1x_coco')}
 MODELS, DTYPES = ('piip', 'baseline'), ('float32', 'bfloat16')
-_T0 = time.perf_counter()
-
-
-def log(msg):
-    print(f'[piip_benchmark {time.perf_counter() - _T0:7.1f} s] {msg}', flush=True)
 
 
 def parse_args(argv=None):
@@ -130,59 +126,6 @@ def schedule_overrides(cfg, iters):
     return opts
 
 
-def run_tool(name, argv, log_path, in_process=False):
-    """Run ``tools/NAME.py argv``; its output goes to ``log_path``, training progress to the
-    screen every 10 %; returns the output text. ``in_process`` calls its ``main(argv)``."""
-    os.makedirs(osp.dirname(log_path), exist_ok=True)
-    progress = re.compile(r'Iter\(train\) \[\s*(\d+)/(\d+)\].*?loss: ([\d.]+)')
-
-    def echo(line):
-        m = progress.search(line)
-        if m and int(m.group(1)) % max(1, int(m.group(2)) // 10) == 0:
-            log(f'  {osp.basename(osp.dirname(log_path))}: iter {m.group(1)}/{m.group(2)} '
-                f'loss {m.group(3)}')
-    if in_process:
-        import importlib.util
-        spec = importlib.util.spec_from_file_location(f'_bench_{name}',
-                                                      osp.join(ROOT, 'tools', f'{name}.py'))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            module.main(argv)
-        text = buf.getvalue()
-        for line in text.splitlines():
-            echo(line)
-    else:
-        cmd = [sys.executable, osp.join(ROOT, 'tools', f'{name}.py')] + argv
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            echo(line)
-        text = ''.join(lines)
-    with open(log_path, 'w') as f:
-        f.write(text)
-    if not in_process and proc.wait():
-        raise RuntimeError(f'tools/{name}.py failed (exit {proc.returncode}); see {log_path}:\n'
-                           + ''.join(lines[-15:]))
-    return text
-
-
-def parse_test_output(text):
-    """The metrics of a ``tools/test.py`` output: the ``metrics.json`` named on its
-    ``all N metrics: PATH`` line, else the numbers of its ``result:`` line."""
-    m = re.search(r'^all \d+ metrics: (.+)$', text, re.M)
-    if m and osp.isfile(m.group(1).strip()):
-        with open(m.group(1).strip()) as f:
-            return json.load(f)
-    m = re.search(r'^result: (.+)$', text, re.M)
-    if not m:
-        raise ValueError('tools/test.py output has neither a metrics.json path nor a result line')
-    pairs = re.findall(r'(\S+) (-?[\d.]+(?:e-?\d+)?)', m.group(1))
-    return {f'coco/{k}': float(v) for k, v in pairs}
-
-
 def ap_numbers(metrics):
     """``{box_ap, box_ap50, mask_ap, mask_ap50}`` (0-1) from CocoMetric keys."""
     keys = dict(box_ap='bbox_mAP', box_ap50='bbox_mAP_50', mask_ap='segm_mAP',
@@ -220,22 +163,6 @@ def train_and_test(tag, config, root, work_dir, iters, seed, in_process=False, r
 
 
 # ----------------------------------------------------------------------------- FLOPs / timing
-def backbone_macs(backbone_cfg, shape=None):
-    """``dict(side, paper, as_built[, as_built_at_shape])``: MACs of a backbone dict on the meta
-    device, paper convention and as built at batch 1, square top resolution ``side``; as built
-    also at ``shape`` ``(B, 3, H, W)`` when given."""
-    import piip_det.models  # noqa: F401
-    import piip_det.models.vit_baseline  # noqa: F401
-    from piip_det.flops import build_backbone, count_backbone, top_resolution
-    cfg = backbone_cfg.to_dict() if hasattr(backbone_cfg, 'to_dict') else dict(backbone_cfg)
-    side = top_resolution(cfg)
-    report = count_backbone(build_backbone(cfg), (side, side))
-    out = dict(side=side, paper=report.paper_total, as_built=report.as_built)
-    if shape is not None:
-        out['as_built_at_shape'] = count_backbone(build_backbone(cfg), shape).as_built
-    return out
-
-
 def matmul_peak(n=2048, dtype='float32', repeats=5):
     """Best GFLOP/s (2 n^3 / s) of ``torch.mm`` of two ``n x n`` matrices of ``dtype``."""
     import torch
@@ -244,24 +171,6 @@ def matmul_peak(n=2048, dtype='float32', repeats=5):
     torch.mm(a, b)
     best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
     return 2 * n ** 3 / best / 1e9
-
-
-def _seconds(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def interleaved_seconds(fns, warmup=3, repeats=10):
-    """``{name: median seconds}`` of each callable, rounds alternating between them."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            times[k].append(_seconds(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _speed(macs, seconds, images, peaks, dtype):
@@ -279,24 +188,6 @@ def _forward(model, x, dtype):
                                              enabled=dtype == 'bfloat16'):
             model(x)
     return run
-
-
-def build_detector(config, root, ckpt=None):
-    """``(model, cfg)``: the config's detector on CPU (eval), the checkpoint loaded."""
-    from mmengine.registry import MODELS as REGISTRY, DefaultScope
-    from mmengine.runner import load_checkpoint
-
-    from holodrive.engine.cli import import_project, prepare_config
-    import mmdet.utils
-    import_project()
-    mmdet.utils.register_all_modules(init_default_scope=False)
-    cfg = prepare_config(config, cfg_options={'data_root': f'{root}/'}, check_paths=False)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
-        model = REGISTRY.build(cfg.model)
-    if ckpt:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            load_checkpoint(model, ckpt, map_location='cpu')
-    return model.eval(), cfg
 
 
 def val_batch(cfg, n):
@@ -468,7 +359,7 @@ def main(argv=None):
     res['acceptance'] = dict(flops_ratio=flops_ratio, flops_ratio_ok=flops_ratio <= 0.6,
                              box_ap_at_least_baseline=box[0] >= box[1],
                              box_ap_learned=max(box) > 0)
-    res['wall_s'] = time.perf_counter() - _T0
+    res['wall_s'] = elapsed_s()
     with open(out_json, 'w') as f:
         json.dump(res, f, indent=1)
     png = args.plot or osp.splitext(out_json)[0] + '.png'
