@@ -8,10 +8,10 @@
 # Single-branch baseline of about the same backbone FLOPs: bev_det_vit_tiny_synthetic.py.
 # Docs: docs/bev_det.md.
 _base_ = ['../_base_/datasets/synthetic_nus_lidar.py', '../_base_/default_runtime.py']
+import holodrive.engine.config_utils as config_utils  # noqa: E402
 
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.2, 0.2, 0.2]          # the head's target grid: 512 x 512, /8 -> 64 x 64
-grid_size = [512, 512, 40]
 out_size_factor = 8
 image_size = (128, 256)               # (H, W) network input of every view
 final_size = (256, 128)               # (W, H) for MultiViewImageAug
@@ -35,6 +35,9 @@ backbone_out_channels = [64, 64]      # the strides 16 / 32 outputs given to the
 # LoadMultiViewImagesChecked + MultiViewImageAug(test_mode=True)) before PackSceneInputs.
 temporal_fusion = None
 
+center_head = config_utils.center_head_nus(
+    128, point_cloud_range, voxel_size, out_size_factor, share_conv_channel=32,
+    max_num=300)   # (bbox_head, train_cfg, test_cfg)
 model = dict(
     type='BEVDet',
     data_preprocessor=dict(type='SceneDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -59,36 +62,9 @@ model = dict(
         type='SECONDFPN', in_channels=[64, 128], out_channels=[64, 64], upsample_strides=[1, 2],
         norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
         upsample_cfg=dict(type='deconv', bias=False), use_conv_for_no_stride=True),
-    bbox_head=dict(
-        type='CenterHead', in_channels=128,
-        tasks=[
-            dict(num_class=1, class_names=['car']),
-            dict(num_class=2, class_names=['truck', 'construction_vehicle']),
-            dict(num_class=2, class_names=['bus', 'trailer']),
-            dict(num_class=1, class_names=['barrier']),
-            dict(num_class=2, class_names=['motorcycle', 'bicycle']),
-            dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
-        ],
-        common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
-        share_conv_channel=32,
-        bbox_coder=dict(
-            type='CenterPointBBoxCoder', pc_range=point_cloud_range[:2],
-            post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0], max_num=300,
-            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-            code_size=9),
-        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
-        loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
-        loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
-        norm_bbox=True),
-    train_cfg=dict(
-        grid_size=grid_size, voxel_size=voxel_size, out_size_factor=out_size_factor,
-        point_cloud_range=point_cloud_range, dense_reg=1, gaussian_overlap=0.1, max_objs=300,
-        min_radius=2, code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2]),
-    test_cfg=dict(
-        pc_range=point_cloud_range[:2], post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
-        max_per_img=300, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
-        score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-        nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2))
+    bbox_head=center_head[0],
+    train_cfg=center_head[1],
+    test_cfg=center_head[2])
 
 class_names = {{_base_.class_names}}
 input_modality = dict(use_lidar=True, use_camera=True)   # LiDAR only for the depth targets

@@ -7,11 +7,11 @@
 # 128 x 128 BEV of 0.8 m over +-51.2 m, CenterHead with the CenterPoint nuScenes tasks.
 # Data: tools/create_data.py nuscenes --root-path data/nuscenes (docs/data_pipeline.md).
 _base_ = ['../../_base_/datasets/synthetic_nus_lidar.py', '../../_base_/default_runtime.py']
+import holodrive.engine.config_utils as config_utils  # noqa: E402
 
 data_root = 'data/nuscenes/'
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.1, 0.1, 0.2]          # the head's target grid: 1024 x 1024, /8 -> 128 x 128
-grid_size = [1024, 1024, 40]
 out_size_factor = 8
 downsample = 16
 depth_bins = (1.0, 60.0, 0.5)         # metres (start, stop, step): 118 bins
@@ -23,6 +23,9 @@ final_size = (1600, 640)              # (W, H) for MultiViewImageAug
 resize_train = (0.94, 1.11)
 resize_test = 1.0
 
+center_head = config_utils.center_head_nus(
+    384, point_cloud_range, voxel_size, out_size_factor, share_conv_channel=64,
+    max_num=500)   # (bbox_head, train_cfg, test_cfg)
 model = dict(
     type='BEVDet',
     data_preprocessor=dict(type='SceneDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -44,36 +47,9 @@ model = dict(
         type='SECONDFPN', in_channels=[160, 320, 640], out_channels=[128, 128, 128],
         upsample_strides=[1, 2, 4], norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
         upsample_cfg=dict(type='deconv', bias=False), use_conv_for_no_stride=True),
-    bbox_head=dict(
-        type='CenterHead', in_channels=384,
-        tasks=[
-            dict(num_class=1, class_names=['car']),
-            dict(num_class=2, class_names=['truck', 'construction_vehicle']),
-            dict(num_class=2, class_names=['bus', 'trailer']),
-            dict(num_class=1, class_names=['barrier']),
-            dict(num_class=2, class_names=['motorcycle', 'bicycle']),
-            dict(num_class=2, class_names=['pedestrian', 'traffic_cone']),
-        ],
-        common_heads=dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2)),
-        share_conv_channel=64,
-        bbox_coder=dict(
-            type='CenterPointBBoxCoder', pc_range=point_cloud_range[:2],
-            post_center_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0], max_num=500,
-            score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-            code_size=9),
-        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
-        loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
-        loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
-        norm_bbox=True),
-    train_cfg=dict(
-        grid_size=grid_size, voxel_size=voxel_size, out_size_factor=out_size_factor,
-        point_cloud_range=point_cloud_range, dense_reg=1, gaussian_overlap=0.1, max_objs=500,
-        min_radius=2, code_weights=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2]),
-    test_cfg=dict(
-        pc_range=point_cloud_range[:2], post_center_limit_range=[-61.2, -61.2, -10.0, 61.2, 61.2, 10.0],
-        max_per_img=500, max_pool_nms=False, min_radius=[4, 12, 10, 1, 0.85, 0.175],
-        score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
-        nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2))
+    bbox_head=center_head[0],
+    train_cfg=center_head[1],
+    test_cfg=center_head[2])
 
 class_names = {{_base_.class_names}}
 metainfo = dict(classes=class_names)
