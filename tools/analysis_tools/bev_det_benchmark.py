@@ -26,7 +26,8 @@ Stages (one log line each, ``[bev_det_benchmark  T s]``):
    PIIP config's geometry) and a full size (1600 x 640 input, stride 16, 118 depth bins of
    0.5 m, 80 channels, 128 x 128 BEV), with the default chunk bound and a 16x smaller one.
    Peak memory on CPU is the largest resident-set growth seen by a 1 ms sampler thread
-   during the call (``/proc/self/statm``, glibc mmap threshold fixed at 128 KiB); on CUDA ``torch.cuda.max_memory_allocated``.
+   during the call (``/proc/self/statm``, glibc mmap threshold fixed at 128 KiB); on CUDA
+   ``torch.cuda.max_memory_allocated``.
 
 Prints both tables (PIIP / baseline ratios; depth on / off), writes every number to ``--out``
 (JSON) and a chart to ``--plot`` (PNG).
@@ -382,7 +383,7 @@ def plot(res, path):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     runs = res.get('runs', {})
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     keys = ('mAP', 'NDS', 'car_AP')
     for ax, tags in zip(axes, (('piip', 'vit'), ('piip', 'piip_no_depth'))):
         tags = [t for t in tags if t in runs]
@@ -394,6 +395,9 @@ def plot(res, path):
         ax.legend()
     axes[0].set_title('PIIP vs ViT baseline')
     axes[1].set_title('depth supervision on / off')
+    tags = [t for t in runs if runs[t].get('depth')]
+    axes[2].bar(tags, [runs[t]['depth']['abs_rel'] for t in tags])
+    axes[2].set_title('depth AbsRel vs LiDAR (val, lower is better)')
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
