@@ -29,10 +29,8 @@ img_backbone = dict(
              window_attn=[True, False], window_size=8, drop_path_rate=0.05,
              interaction_indexes=[[0, 0], [1, 1]])])
 backbone_out_channels = [64, 64]      # the strides 16 / 32 outputs given to the neck
-# Optional temporal fusion of the previous keyframe (off here: it doubles the camera cost).
-# To switch on: temporal_fusion=dict(type='TemporalBEVFusion', in_channels=bev_channels,
-# bev_grid=bev_grid), the datasets with adjacent_frames=(-1,), and LoadAdjacentFrames (with
-# LoadMultiViewImagesChecked + MultiViewImageAug(test_mode=True)) before PackSceneInputs.
+# Optional temporal fusion of the previous keyframe (off here: it doubles the camera cost);
+# switched on in bev_det_piip_tiny_temporal_synthetic.py.
 temporal_fusion = None
 
 center_head = config_utils.center_head_nus(
