@@ -421,8 +421,7 @@ def main(argv=None):
             run = dict(headline(metrics), checkpoint=ckpt, metrics=metrics,
                        train_min=None if train_s is None else train_s / 60)
             model, cfg = build_detector(CONFIGS[tag], root, ckpt)
-            for opt in EXTRA_OPTIONS.get(tag, []):
-                run.setdefault('options', []).append(opt)
+            run['options'] = EXTRA_OPTIONS.get(tag, [])
             log(f'depth {tag}: expected depth vs LiDAR on the val split')
             run['depth'] = depth_quality(model, cfg, root, args.depth_samples)
             log(f'depth {tag}: AbsRel {run["depth"]["abs_rel"]:.3f} RMSE '
