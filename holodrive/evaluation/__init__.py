@@ -1,1 +1,2 @@
-"""HoloDrive evaluation."""
+"""HoloDrive evaluation: registered metrics (one file per family) and their functions."""
+from .lidar_gen_metric import LiDARGenMetric  # noqa: F401
