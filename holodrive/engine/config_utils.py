@@ -81,3 +81,12 @@ def center_head_nus(in_channels, point_cloud_range, voxel_size, out_size_factor,
         score_threshold=0.1, out_size_factor=out_size_factor, voxel_size=voxel_size[:2],
         nms_type='rotate', pre_max_size=1000, post_max_size=83, nms_thr=0.2)
     return bbox_head, train_cfg, test_cfg
+
+
+def model_of(config_path: str) -> dict:
+    """The ``model`` dict of another config file (e.g. the tokenizer a generator freezes),
+    marked ``_delete_`` so it replaces, not merges into, the inheriting config's value."""
+    from mmengine.config import Config
+    model = Config.fromfile(config_path).model.to_dict()
+    model['_delete_'] = True
+    return model

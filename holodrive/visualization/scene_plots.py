@@ -120,9 +120,13 @@ def camera_grid(images: dict, lidar2cam: dict, cam2img: dict, gt_boxes=None, pre
 
 
 def bev_figure(points: np.ndarray, gt_boxes=None, pred_boxes=None, extent_m: float = 54.0,
-               title: str = ''):
-    """Matplotlib figure of LiDAR points (coloured by height) with box footprints."""
-    fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
+               title: str = '', ax=None):
+    """Matplotlib figure of LiDAR points (coloured by height) with box footprints
+    (drawn into ``ax`` when given, else a new 8 x 8 in figure)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
+    else:
+        fig = ax.figure
     keep = (np.abs(points[:, 0]) < extent_m) & (np.abs(points[:, 1]) < extent_m)
     pts = points[keep]
     ax.scatter(pts[:, 0], pts[:, 1], s=0.3, c=pts[:, 2], cmap='viridis', vmin=-2.5, vmax=2.0)

@@ -1,6 +1,6 @@
 """Helpers shared by the benchmarks in ``tools/analysis_tools/`` (train / test through the
 tools in a subprocess, parse their output, count backbone MACs, time callables interleaved,
-build a detector from a config)."""
+build a detector from a config, measure the peak resident memory of a block)."""
 import contextlib
 import io
 import json
@@ -10,6 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -139,3 +140,38 @@ def build_detector(config, root, ckpt=None):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             load_checkpoint(model, ckpt, map_location='cpu')
     return model.eval(), cfg
+
+
+class PeakRSS:
+    """Largest growth of this process's resident set while the block runs (bytes).
+
+    glibc's mmap threshold is fixed at 128 KiB first (``mallopt``), so large tensors are
+    mapped and unmapped on free instead of being recycled inside the heap, where the resident
+    set would not show them."""
+
+    def __enter__(self):
+        try:
+            import ctypes
+            ctypes.CDLL('libc.so.6').mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            pass
+        self.page = os.sysconf('SC_PAGE_SIZE')
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _rss(self):
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _poll(self):
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+        self.growth = self.peak - self.start

@@ -37,13 +37,12 @@ import json
 import os
 import os.path as osp
 import sys
-import threading
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_utils import (build_detector, elapsed_s,  # noqa: E402
+from bench_utils import (PeakRSS, build_detector, elapsed_s,  # noqa: E402
                          interleaved_seconds, log, parse_test_output, run_tool, set_log_name)
 
 set_log_name('bev_det_benchmark')
@@ -225,41 +224,6 @@ def inference_speed(models, root, repeats):
         fns[tag] = step
     secs = interleaved_seconds(fns, warmup=1, repeats=repeats)
     return {tag: views / s for tag, s in secs.items()}
-
-
-class PeakRSS:
-    """Largest growth of this process's resident set while the block runs (bytes).
-
-    glibc's mmap threshold is fixed at 128 KiB first (``mallopt``), so large tensors are
-    mapped and unmapped on free instead of being recycled inside the heap, where the resident
-    set would not show them."""
-
-    def __enter__(self):
-        try:
-            import ctypes
-            ctypes.CDLL('libc.so.6').mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD
-        except (OSError, AttributeError):
-            pass
-        self.page = os.sysconf('SC_PAGE_SIZE')
-        self.start = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _rss(self):
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * self.page
-
-    def _poll(self):
-        while not self._stop.wait(0.001):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-        self.growth = self.peak - self.start
 
 
 def pool_case(image_size, downsample, depth_bins, channels, bev_grid, max_elements,

@@ -269,7 +269,7 @@ def boxes_and_labels(results: dict):
     tensor = getattr(boxes, 'tensor', boxes)
     tensor = tensor.numpy() if hasattr(tensor, 'numpy') else np.asarray(tensor)
     if len(tensor) == 0:
-        tensor = np.zeros((0, 7))
+        return np.zeros((0, 7)), np.zeros(0, np.int64)
     return tensor.reshape(len(tensor), -1).astype(np.float64), \
         np.asarray(labels).reshape(-1).astype(np.int64)
 

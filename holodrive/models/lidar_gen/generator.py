@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import load_checkpoint
 
+from holodrive.engine.config_check import ConfigError
 from holodrive.registry import MODELS
 
 
-class LayoutError(ValueError):
+class LayoutError(ConfigError, ValueError):
     """A layout the generator cannot use (one line naming the problem and the fix)."""
 
 

@@ -1,0 +1,187 @@
+"""Generate a scene from a layout.
+
+    python tools/generate.py --modality lidar CONFIG CHECKPOINT --data-root DIR \
+        (--sample-idx N | --sample-token TOKEN | --layout-json FILE) --out-dir gen/ \
+        [--info DIR/nuscenes_infos_val.pkl] [--num-steps 12] [--temperature 1.0] \
+        [--guidance-scale 1.0] [--seed 0] [--open3d]
+
+``--modality lidar`` (a ``LiDARGenerator`` config, configs/holodrive/lidar/): the layout of a
+keyframe of ``--info`` (its map + boxes, rasterised by the config's test pipeline) or of a
+layout JSON (boxes only, LiDAR frame; the map channels stay empty)::
+
+    {"boxes": [{"name": "car", "center": [x, y, z_bottom], "size": [l, w, h], "yaw": 0.0}]}
+
+Writes ``STEM.pcd.bin`` (nuScenes format: x, y, z, intensity, ring), ``STEM_bev.png`` (the
+generated points with the conditioning boxes, and the real sweep beside it for a keyframe)
+and ``STEM_points3d.png`` (open3d offscreen render with ``--open3d``, else matplotlib).
+The camera modality arrives with the camera generator (issue 8).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from holodrive.engine.cli import UserFileNotFoundError, run_cli  # noqa: E402
+from holodrive.engine.config_check import ConfigError  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--modality', choices=['lidar', 'camera'], default='lidar')
+    p.add_argument('--data-root', help='the nuScenes-format root (maps, sweeps)')
+    p.add_argument('--info', help='info .pkl (default DATA_ROOT/nuscenes_infos_val.pkl)')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--sample-idx', type=int)
+    src.add_argument('--sample-token')
+    src.add_argument('--layout-json')
+    p.add_argument('--out-dir', required=True)
+    p.add_argument('--num-steps', type=int)
+    p.add_argument('--temperature', type=float)
+    p.add_argument('--guidance-scale', type=float)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--open3d', action='store_true', help='render the 3D view with open3d')
+    return p.parse_args(argv)
+
+
+def load_generator(args):
+    """``(model, cfg)``: the config's model with the checkpoint's weights, in eval mode."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from holodrive.engine.cli import prepare_config
+    from holodrive.registry import MODELS
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise UserFileNotFoundError(f'{path}: {what} not found')
+    init_default_scope('holodrive')
+    opts = {'data_root': args.data_root.rstrip('/') + '/'} if args.data_root else None
+    cfg = prepare_config(args.config, cfg_options=opts, check_paths=False)
+    if cfg.model.get('type') != 'LiDARGenerator':
+        raise ConfigError(f'{args.config}: --modality lidar needs a LiDARGenerator config '
+                          f'(configs/holodrive/lidar/), got model.type={cfg.model.get("type")!r}')
+    cfg.model.tokenizer_checkpoint = None        # the generator checkpoint holds the tokenizer
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent', strict=True)
+    return model.eval(), cfg
+
+
+def layout_from_sample(model, cfg, args):
+    """``(layout (1, C, H, W), real points (N, 5), boxes (K, 7) bottom centre, name)``."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+
+    from holodrive.registry import DATASETS
+    if not args.data_root:
+        raise ConfigError('--sample-idx / --sample-token need --data-root')
+    info = args.info or osp.join(args.data_root, 'nuscenes_infos_val.pkl')
+    if not osp.isfile(info):
+        raise UserFileNotFoundError(f'{info}: info file not found (run tools/create_data.py)')
+    ds_cfg = cfg.test_dataloader.dataset
+    ds_cfg.update(data_root=args.data_root.rstrip('/') + '/', ann_file=osp.abspath(info))
+    dataset = DATASETS.build(ds_cfg)
+    if args.sample_token is not None:
+        tokens = [dataset.get_data_info(i)['token'] for i in range(len(dataset))]
+        if args.sample_token not in tokens:
+            raise ConfigError(f'{info}: no sample with token {args.sample_token!r} '
+                              f'({len(tokens)} samples; pass --sample-idx or another --info)')
+        idx = tokens.index(args.sample_token)
+    else:
+        idx = args.sample_idx
+        if not 0 <= idx < len(dataset):
+            raise ConfigError(f'--sample-idx {idx} is outside {info} (0..{len(dataset) - 1})')
+    data = model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
+    info_rec = dataset.get_data_info(idx)
+    boxes = np.asarray([i['bbox_3d'] for i in info_rec.get('instances', [])
+                        if i.get('bbox_label_3d', -1) >= 0], np.float32).reshape(-1, 7)
+    boxes[:, 2] -= boxes[:, 5] / 2                   # gravity centre -> bottom centre
+    points = data['inputs']['points'][0]
+    return (model.layout(data['inputs']), torch.as_tensor(points).numpy(), boxes,
+            f'{idx:04d}_{info_rec["token"][:8]}')
+
+
+def layout_from_json(model, path):
+    """``(layout (1, C, H, W), None, boxes (K, 7), name)`` from a layout JSON (docstring)."""
+    import torch
+    from mmdet3d.structures import LiDARInstance3DBoxes
+
+    from holodrive.datasets.constants import DETECTION_CLASSES
+    from holodrive.datasets.transforms.bev import RasterizeBoxBEV
+    if not osp.isfile(path):
+        raise UserFileNotFoundError(f'{path}: layout JSON not found')
+    try:
+        with open(path) as f:
+            boxes_json = json.load(f)['boxes']
+        rows, labels = [], []
+        for k, b in enumerate(boxes_json):
+            if b['name'] not in DETECTION_CLASSES:
+                raise ConfigError(f'{path}: boxes[{k}].name {b["name"]!r} is not one of '
+                                  f'{list(DETECTION_CLASSES)}')
+            rows.append([*map(float, b['center']), *map(float, b['size']), float(b['yaw'])])
+            labels.append(DETECTION_CLASSES.index(b['name']))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f'{path}: not a layout JSON ({type(e).__name__}: {e}); expected '
+                          '{"boxes": [{"name", "center": [x, y, z], "size": [l, w, h], '
+                          '"yaw"}]}') from None
+    boxes = np.asarray(rows, np.float32).reshape(-1, 7)
+    grid = model.tokenizer.grid
+    res = grid.voxel_size[0]
+    raster = RasterizeBoxBEV(x_range=grid.point_cloud_range[0::3],
+                             y_range=grid.point_cloud_range[1::3], resolution=res)
+    out = raster.transform(dict(gt_bboxes_3d=LiDARInstance3DBoxes(boxes),
+                                gt_labels_3d=np.asarray(labels, np.int64)))
+    parts = []
+    for key in model.layout_keys:
+        if key == 'box_bev':
+            parts.append(torch.from_numpy(out['box_bev']).float()[None])
+        else:   # no map in a JSON layout: those channels stay empty
+            n = model.transformer.layout_adapter.stem[0].in_channels - out['box_bev'].shape[0]
+            parts.append(torch.zeros(1, n, *out['box_bev'].shape[1:]))
+    return torch.cat(parts, 1), None, boxes, osp.splitext(osp.basename(path))[0]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.modality == 'camera':
+        raise ConfigError('--modality camera: the camera generator is not built yet (issue 8); '
+                          'use --modality lidar')
+    import torch
+    from tqdm import tqdm
+
+    from holodrive.models.lidar_gen import write_pcd_bin
+    from holodrive.visualization.lidar_gen_views import write_views
+    model, cfg = load_generator(args)
+    if args.layout_json:
+        layout, real, boxes, name = layout_from_json(model, args.layout_json)
+    else:
+        layout, real, boxes, name = layout_from_sample(model, cfg, args)
+    if layout is not None:
+        from holodrive.models.lidar_gen import LayoutError
+        try:
+            model.check_layout(layout)
+        except LayoutError as e:
+            raise LayoutError(f'{args.layout_json or name}: {e}') from None
+    steps = args.num_steps or model.num_steps
+    gen = torch.Generator().manual_seed(args.seed)
+    with tqdm(total=steps, desc='MaskGIT steps', unit='step') as bar:
+        tokens = model.sample(layout, num_steps=steps, temperature=args.temperature,
+                              guidance_scale=args.guidance_scale, generator=gen,
+                              progress=bar.update)
+    points = model.generate_points(tokens)[0].numpy()
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = osp.join(args.out_dir, name)
+    write_pcd_bin(stem + '.pcd.bin', points)
+    written = write_views(stem, points, boxes, real, use_open3d=args.open3d)
+    print(f'wrote {stem}.pcd.bin ({len(points)} points), ' + ', '.join(written))
+
+
+if __name__ == '__main__':
+    run_cli(main)
