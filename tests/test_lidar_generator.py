@@ -55,6 +55,10 @@ def test_zero_initialised_adapter_and_external_residuals():
 
 def test_generator_freezes_the_tokenizer_and_samples_reproducibly():
     gen = _small_generator()
+    before = {k: v.clone() for k, v in gen.tokenizer.state_dict().items()}
+    gen.init_weights()                        # what the runner calls before training
+    after = gen.tokenizer.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
     gen.train()
     assert not gen.tokenizer.training and not any(
         p.requires_grad for p in gen.tokenizer.parameters())

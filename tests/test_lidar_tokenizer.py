@@ -168,8 +168,16 @@ def test_metrics_against_brute_force():
     d = torch.cdist(a, b)
     expected = 0.5 * (d.min(1).values.mean() + d.min(0).values.mean())
     roi = (-50, -50, -50, 50, 50, 50)
-    assert chamfer_distance(a, b, roi, chunk=17) == pytest.approx(float(expected), rel=1e-5)
-    assert chamfer_distance(a, a, roi) < 1e-3        # cdist (matmul form) rounding
+    for method in ('torch', 'kdtree'):
+        got = chamfer_distance(a, b, roi, chunk=17, method=method)
+        assert got == pytest.approx(float(expected), rel=1e-5), method
+    assert chamfer_distance(a, a, roi, method='torch') < 1e-3   # matmul-form rounding
+    assert chamfer_distance(a, a, roi) == 0.0
+    inside = chamfer_distance(a, b, (-2, -2, -2, 2, 2, 2))       # ROI crop
+    crop = [p[(p.abs() < 2).all(1)] for p in (a, b)]
+    d_roi = torch.cdist(*crop)
+    assert inside == pytest.approx(float(0.5 * (d_roi.min(1).values.mean()
+                                                + d_roi.min(0).values.mean())), rel=1e-5)
     assert math.isinf(chamfer_distance(a, b + 1000, roi))
     inter, union = voxel_iou(torch.tensor([[0, 0, 0], [0, 0, 1]]),
                              torch.tensor([[0, 0, 1], [1, 2, 3]]))

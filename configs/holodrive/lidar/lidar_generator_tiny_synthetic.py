@@ -46,7 +46,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_epochs = 20
+max_epochs = 12
 lr = 1e-3
 optim_wrapper = dict(optimizer=dict(lr=lr, weight_decay=0.01))
 param_scheduler = [

@@ -77,6 +77,12 @@ class LiDARGenerator(BaseModel):
             blank_logit_offset)
         self.label_smoothing, self.seed = float(label_smoothing), int(seed)
 
+    def init_weights(self):
+        """The runner's weight init touches the transformer only: the frozen tokenizer keeps
+        the weights loaded from ``tokenizer_checkpoint``."""
+        if hasattr(self.transformer, 'init_weights'):
+            self.transformer.init_weights()
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.tokenizer.eval()                     # frozen: BN statistics stay as trained
