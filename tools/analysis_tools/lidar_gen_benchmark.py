@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument('--limit', type=int, help='only the first N val keyframes (smoke runs)')
     p.add_argument('--num-steps', type=int, help='MaskGIT steps (default: the config\'s)')
     p.add_argument('--score-thr', type=float, default=0.1)
+    p.add_argument('--reuse', action='store_true',
+                   help='reuse the scores of tables 1-2 logged by an earlier run in --work-dir')
     return p.parse_args(argv)
 
 
@@ -71,7 +73,13 @@ def lidar_scores(config, ckpt, args, tag, extra=()):
     argv = [config] + ([ckpt] if ckpt else ['--random-init']) + [
         '--work-dir', osp.join(args.work_dir, tag), '--cfg-options',
         f'data_root={args.data_root}/', *_limit_opts(args, config == GENERATOR), *extra]
-    text = run_tool('test', argv, osp.join(args.work_dir, tag, 'test.log'), in_process=True)
+    log_path = osp.join(args.work_dir, tag, 'test.log')
+    if args.reuse and osp.isfile(log_path):
+        with open(log_path) as f:
+            text = f.read()
+        log(f'{tag}: reusing {log_path}')
+    else:
+        text = run_tool('test', argv, log_path, in_process=True)
     scores = _short(parse_test_output(text))
     log(f'{tag}: ' + ', '.join(f'{k} {scores[k]:.4f}' for k in METRIC_KEYS if k in scores))
     return scores
