@@ -47,6 +47,10 @@ def parse_args(argv=None):
     p.add_argument('--limit', type=int, help='only the first N val keyframes (smoke runs)')
     p.add_argument('--num-steps', type=int, help='MaskGIT steps (default: the config\'s)')
     p.add_argument('--score-thr', type=float, default=0.1)
+    p.add_argument('--guidance-scale', type=float,
+                   help='sampling guidance of the generated world (default: the config\'s)')
+    p.add_argument('--blank-logit-offset', type=float,
+                   help='blank-code logit offset of the generated world (default: the config\'s)')
     p.add_argument('--reuse', action='store_true',
                    help='reuse the scores of tables 1-2 logged by an earlier run in --work-dir')
     return p.parse_args(argv)
@@ -139,13 +143,17 @@ def generated_world(args):
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.generator, map_location='cpu', logger='silent')
     model.eval()
+    if args.blank_logit_offset is not None:
+        model.blank_logit_offset = args.blank_logit_offset
+    log(f'generated world: guidance {args.guidance_scale or model.guidance_scale}, blank logit '
+        f'offset {model.blank_logit_offset}, steps {args.num_steps or model.num_steps}')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     empty = 0
     for idx in tqdm(range(len(recs)), desc='generating val sweeps', unit='sweep'):
         data = model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
         gen = torch.Generator().manual_seed(idx)
         tokens = model.sample(model.layout(data['inputs']), num_steps=args.num_steps,
-                              generator=gen)
+                              guidance_scale=args.guidance_scale, generator=gen)
         points = model.generate_points(tokens)[0]
         if len(points) == 0:   # no return at all: one point under the ground so the detector runs
             points = torch.tensor([[0.0, 0.0, -4.9, 0.0, 0.0]])
