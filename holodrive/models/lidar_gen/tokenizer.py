@@ -97,14 +97,10 @@ class LiDARTokenizer(BaseModel):
         nz, ny, nx = self.grid.shape
         out = []
         for points in points_list:
-            lo = points.new_tensor(self.grid.point_cloud_range[:3])
-            ijk = torch.floor((points[:, :3] - lo) / points.new_tensor(self.grid.voxel_size))
-            ijk = ijk.long()
-            keep = ((ijk >= 0) & (ijk < torch.tensor([nx, ny, nz], device=ijk.device))).all(1)
-            lin = (ijk[keep, 2] * ny + ijk[keep, 1]) * nx + ijk[keep, 0]
+            keep, lin = self.grid.linear_cells(points)
             total = points.new_zeros(nz * ny * nx).index_add_(0, lin, points[keep, 3])
-            count = points.new_zeros(nz * ny * nx).index_add_(0, lin, torch.ones_like(lin,
-                                                                                        dtype=points.dtype))
+            count = points.new_zeros(nz * ny * nx).index_add_(
+                0, lin, torch.ones_like(lin, dtype=points.dtype))
             out.append((total / count.clamp(min=1) / self.intensity_scale).clamp(0, 1))
         return torch.stack(out).view(len(points_list), nz, ny, nx)
 

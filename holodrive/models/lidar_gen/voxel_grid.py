@@ -44,6 +44,17 @@ class VoxelGrid:
         """``(Z, H, W)`` of the occupancy volume."""
         return self.nz, self.ny, self.nx
 
+    def linear_cells(self, points: torch.Tensor):
+        """``(keep (N,) bool, lin (K,) long)``: which points fall inside the grid and the flat
+        index ``(k * H + i) * W + j`` of the cell of each kept point."""
+        lo = points.new_tensor(self.point_cloud_range[:3])
+        size = points.new_tensor(self.voxel_size)
+        ijk = torch.floor((points[:, :3] - lo) / size).long()          # (N, 3) x, y, z bins
+        upper = torch.tensor([self.nx, self.ny, self.nz], device=points.device)
+        keep = ((ijk >= 0) & (ijk < upper)).all(dim=1)
+        ijk = ijk[keep]
+        return keep, (ijk[:, 2] * self.ny + ijk[:, 1]) * self.nx + ijk[:, 0]
+
     def voxel_indices(self, points: torch.Tensor) -> torch.Tensor:
         """Unique occupied cells of one sweep.
 
@@ -53,14 +64,9 @@ class VoxelGrid:
             ``(M, 3)`` long ``(k, i, j)`` = (z bin, row, column) of the occupied cells, sorted;
             points outside the range are dropped.
         """
-        lo = points.new_tensor(self.point_cloud_range[:3])
-        size = points.new_tensor(self.voxel_size)
-        ijk = torch.floor((points[:, :3] - lo) / size).long()          # (N, 3) x, y, z bins
-        upper = torch.tensor([self.nx, self.ny, self.nz], device=points.device)
-        keep = ((ijk >= 0) & (ijk < upper)).all(dim=1)
-        ijk = ijk[keep]
-        kij = torch.stack([ijk[:, 2], ijk[:, 1], ijk[:, 0]], dim=1)
-        return torch.unique(kij, dim=0)
+        lin = torch.unique(self.linear_cells(points)[1])
+        plane = self.ny * self.nx
+        return torch.stack([lin // plane, (lin % plane) // self.nx, lin % self.nx], dim=1)
 
     def occupancy(self, points_list: List[torch.Tensor]) -> torch.Tensor:
         """``(B, Z, H, W)`` float 0/1 occupancy of a batch of sweeps."""
@@ -68,8 +74,7 @@ class VoxelGrid:
         device = points_list[0].device if points_list else 'cpu'
         occ = torch.zeros(len(points_list), nz * ny * nx, device=device)
         for b, points in enumerate(points_list):
-            kij = self.voxel_indices(points)
-            occ[b, (kij[:, 0] * ny + kij[:, 1]) * nx + kij[:, 2]] = 1.0
+            occ[b, self.linear_cells(points)[1]] = 1.0
         return occ.view(len(points_list), nz, ny, nx)
 
     def sparse_indices(self, points_list: List[torch.Tensor]) -> torch.Tensor:
