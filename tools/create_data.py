@@ -7,6 +7,9 @@
     # GT database for a config's ObjectSample (GT-paste) step, from its training split
     python tools/create_data.py gt-database --config configs/centerpoint/centerpoint_tiny_synthetic.py \
         [--cfg-options data_root=data/synthetic/]
+    # caption corpus (captions_{train,val}.txt) and the tiny caption tokenizer of the camera
+    # generator (caption_tokenizer/), from a world's info files
+    python tools/create_data.py captions --root-path data/synthetic
 """
 import argparse
 import os
@@ -44,6 +47,9 @@ def parse_args(argv=None):
     gt.add_argument('--config', required=True, help='the training config (its ObjectSample step)')
     gt.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                     help='config overrides, e.g. data_root=DIR')
+    cap = sub.add_parser('captions', help='caption corpus + tiny caption tokenizer of a world')
+    cap.add_argument('--root-path', required=True, help='data root holding the info files')
+    cap.add_argument('--vocab-size', type=int, default=1000)
     for sp in (syn, nus):
         sp.add_argument('--out-dir', default=None, help='where info files go (default: root path)')
         sp.add_argument('--max-cam-sweeps', type=int, default=0,
@@ -55,6 +61,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.dataset == 'gt-database':
         return gt_database(args)
+    if args.dataset == 'captions':
+        return captions(args)
     from holodrive.datasets.nuscenes_converter import create_nuscenes_infos
 
     version = getattr(args, 'version', None)
@@ -77,6 +85,16 @@ def main(argv=None):
                                   workers=args.workers, max_cam_sweeps=args.max_cam_sweeps)
     for split, path in infos.items():
         print(f'{split}: {path}')
+
+
+def captions(args):
+    from holodrive.datasets.caption_corpus import write_caption_corpus
+    from holodrive.engine.cli import import_project
+    import_project()
+    if not os.path.isdir(args.root_path):
+        raise UserFileNotFoundError(f'{args.root_path}: data root not found')
+    for name, path in write_caption_corpus(args.root_path, vocab_size=args.vocab_size).items():
+        print(f'{name}: {path}')
 
 
 def gt_database(args):

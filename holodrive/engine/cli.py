@@ -91,11 +91,12 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
 
 
 _DATA_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
-                  'val_evaluator', 'test_evaluator')
+                  'val_evaluator', 'test_evaluator', 'model')
 
 
 def switch_data_root(cfg, old_root, new_root):
-    """Rewrite every path under ``old_root`` in the dataloaders and evaluators to ``new_root``.
+    """Rewrite every path under ``old_root`` in the dataloaders, evaluators and the model
+    (files kept in the data root, e.g. the caption tokenizer) to ``new_root``.
 
     ``--cfg-options data_root=DIR`` sets only the top-level variable; the sections were
     filled from it when the config was read, so their strings still start with the old

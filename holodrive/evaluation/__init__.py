@@ -1,2 +1,3 @@
 """HoloDrive evaluation: registered metrics (one file per family) and their functions."""
 from .lidar_gen_metric import LiDARGenMetric  # noqa: F401
+from .camera_recon_metric import CameraReconMetric  # noqa: F401

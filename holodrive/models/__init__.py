@@ -7,3 +7,4 @@ from . import data_preprocessors  # noqa: F401,E402  (registers SceneDataPreproc
 from . import view_transforms  # noqa: F401,E402  (DepthNet, LSSViewTransform, BEVToCamera, DepthLoss)
 from . import detectors  # noqa: F401,E402  (BEVDet, TemporalBEVFusion)
 from . import lidar_gen  # noqa: F401,E402  (VoxelGrid, SparseBEVEncoder, VectorQuantizer, LiDARTokenizer)
+from . import camera_gen  # noqa: F401,E402  (CameraAutoencoder, MultiViewUNet)

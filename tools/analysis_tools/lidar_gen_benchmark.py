@@ -19,6 +19,11 @@ docs/lidar_gen.md). Three tables:
    (whole split only: skipped with ``--limit``) and, in-process, the recall of the conditioned boxes at 2 m (BEV centre distance, greedy by
    score, predictions with score >= ``--score-thr``; GT boxes with at least one LiDAR point
    within 50 m) per class.
+
+``--split train`` is the tuning mode for the sampling knobs (``--guidance-scale``,
+``--blank-logit-offset``, ``--num-steps``): it runs table 3's recall only, on the first
+``--limit`` train keyframes, so that the knobs are chosen without looking at val; the chosen
+ones are then measured once on val.
 """
 import argparse
 import json
@@ -51,6 +56,9 @@ def parse_args(argv=None):
                    help='sampling guidance of the generated world (default: the config\'s)')
     p.add_argument('--blank-logit-offset', type=float,
                    help='blank-code logit offset of the generated world (default: the config\'s)')
+    p.add_argument('--split', choices=('val', 'train'), default='val',
+                   help='train: tuning mode, table 3 recall only on the first --limit train '
+                        'keyframes (pick the sampling knobs here, then measure them on val)')
     p.add_argument('--reuse', action='store_true',
                    help='reuse the scores of tables 1-2 logged by an earlier run in --work-dir')
     return p.parse_args(argv)
@@ -105,10 +113,11 @@ def _mirror(src, dst, lidar_dir):
         os.symlink(osp.abspath(lidar_dir), link)
 
 
-def _write_sweepless_infos(src_root, dst_root, limit):
-    """Val infos without the sweep history (and only the first ``limit`` keyframes)."""
+def _write_sweepless_infos(src_root, dst_root, limit, split='val'):
+    """``split``'s infos without the sweep history (and only the first ``limit`` keyframes),
+    written as ``dst_root``'s val infos (what the test configs read)."""
     import mmengine
-    infos = mmengine.load(osp.join(src_root, 'nuscenes_infos_val.pkl'))  # tools/create_data.py
+    infos = mmengine.load(osp.join(src_root, f'nuscenes_infos_{split}.pkl'))  # create_data.py
     if limit:
         infos['data_list'] = infos['data_list'][:limit]
     for rec in infos['data_list']:
@@ -135,10 +144,11 @@ def generated_world(args):
     lidar_dir = osp.join(root, 'samples', 'LIDAR_TOP')
     os.makedirs(lidar_dir, exist_ok=True)
     _mirror(args.data_root, root, lidar_dir)
-    recs = _write_sweepless_infos(args.data_root, root, args.limit)
+    recs = _write_sweepless_infos(args.data_root, root, args.limit, args.split)
     init_default_scope('holodrive')
     cfg = prepare_config(GENERATOR, cfg_options={'data_root': f'{args.data_root}/'},
                          check_paths=False)
+    cfg.test_dataloader.dataset.ann_file = osp.join(root, 'nuscenes_infos_val.pkl')
     cfg.model.tokenizer_checkpoint = None
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.generator, map_location='cpu', logger='silent')
@@ -149,7 +159,7 @@ def generated_world(args):
         f'offset {model.blank_logit_offset}, steps {args.num_steps or model.num_steps}')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     empty = 0
-    for idx in tqdm(range(len(recs)), desc='generating val sweeps', unit='sweep'):
+    for idx in tqdm(range(len(recs)), desc=f'generating {args.split} sweeps', unit='sweep'):
         data = model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
         gen = torch.Generator().manual_seed(idx)
         tokens = model.sample(model.layout(data['inputs']), num_steps=args.num_steps,
@@ -160,14 +170,14 @@ def generated_world(args):
             empty += 1
         name = osp.basename(recs[idx]['lidar_points']['lidar_path'])
         write_pcd_bin(osp.join(lidar_dir, name), points)
-    log(f'generated {len(recs)} val sweeps into {lidar_dir} ({empty} without any return)')
+    log(f'generated {len(recs)} {args.split} sweeps into {lidar_dir} ({empty} without any return)')
     return root
 
 
 def real_world(args):
     root = osp.join(args.work_dir, 'real_world')
     _mirror(args.data_root, root, osp.join(args.data_root, 'samples', 'LIDAR_TOP'))
-    _write_sweepless_infos(args.data_root, root, args.limit)
+    _write_sweepless_infos(args.data_root, root, args.limit, args.split)
     return root
 
 
@@ -217,7 +227,7 @@ def fidelity(args):
     for tag, make in (('real', real_world), ('generated', generated_world)):
         root = make(args)
         scores = {}
-        if not args.limit:      # the devkit scores whole splits only
+        if not args.limit and args.split == 'val':   # the devkit scores whole val splits only
             text = run_tool('test', [CENTERPOINT, args.centerpoint, '--work-dir',
                                      osp.join(args.work_dir, f'centerpoint_{tag}'),
                                      '--cfg-options', f'data_root={root}/'],
@@ -232,11 +242,34 @@ def fidelity(args):
     return rows
 
 
+def tune(args):
+    """Tuning mode: CenterPoint recall at 2 m on real and generated train keyframes."""
+    if not args.centerpoint:
+        raise SystemExit('error: --split train (tuning) needs --centerpoint CHECKPOINT')
+    fid = fidelity(args)
+    classes = list(fid['real']['recall_2m'])
+    print(f'\n| train keyframes ({args.limit or "all"}) | ' + ' | '.join(
+        f'{c} recall@2m' for c in classes) + ' |')
+    print('|---' * (1 + len(classes)) + '|')
+    for tag in ('real', 'generated'):
+        print(f'| {tag} sweeps | ' + ' | '.join(
+            f'{fid[tag]["recall_2m"][c][0]:.3f}' for c in classes) + ' |')
+    results = dict(split='train', limit=args.limit, guidance_scale=args.guidance_scale,
+                   blank_logit_offset=args.blank_logit_offset, num_steps=args.num_steps,
+                   fidelity=fid)
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1, default=str)
+    log(f'results: {osp.join(args.work_dir, "results.json")}')
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     set_log_name('lidar_gen_benchmark')
     args.data_root = osp.abspath(args.data_root.rstrip('/'))
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.split == 'train':
+        return tune(args)
     results = dict(tokenizer=lidar_scores(TOKENIZER, args.tokenizer, args, 'tokenizer'))
     results['generator'] = lidar_scores(GENERATOR, args.generator, args, 'generator')
     results['untrained'] = lidar_scores(

@@ -1,0 +1,90 @@
+# A tiny multi-view camera generator (latent diffusion) for CPU on the synthetic world:
+#   python tools/create_data.py captions --root-path DIR          (caption tokenizer, once)
+#   python tools/train.py configs/holodrive/camera/camera_vae_tiny_synthetic.py \
+#       --work-dir work_dirs/cam_vae --cfg-options data_root=DIR/
+#   python tools/train.py configs/holodrive/camera/camera_gen_tiny_synthetic.py \
+#       --cfg-options data_root=DIR/ model.vae_checkpoint=work_dirs/cam_vae/epoch_4.pth
+# 6 views 256x128 -> frozen tiny VAE -> latents 4 x 16 x 32 -> MultiViewUNet (diffusers
+# UNet2DConditionModel 32/64/128 + cross-view attention to the ring neighbours + camera
+# embedding + depth branch, 30 LiDAR depth bins of 2 m at the latent stride 8), conditioned on
+# the caption (tiny CLIPTextModel on a BPE trained on the world's captions) and the per-camera
+# layout (6 map layers + 4 box groups at the image size, T2I-style zero-initialised adapter).
+# Full size (SD 2.1 from local directories): camera_gen_sd21_nus.py. Docs: docs/camera_gen.md.
+_base_ = ['./camera_vae_tiny_synthetic.py']
+
+data_root = 'data/synthetic/'         # the caption tokenizer lives here (create_data captions)
+vae_model = {{_base_.model}}
+latent_factor = 8
+depth_bins = (1.0, 61.0, 2.0)         # metres (start, stop, step): 30 bins
+map_layers = ['drivable_area', 'lane', 'ped_crossing', 'walkway', 'lane_divider',
+              'road_divider']
+num_layout_channels = len(map_layers) + 4        # + the 4 box groups of RasterizeBoxBEV
+text_dim = 64
+
+model = dict(
+    _delete_=True,
+    type='MultiViewDiffusion',
+    data_preprocessor={{_base_.model.data_preprocessor}},
+    vae=vae_model, vae_checkpoint=None,
+    denoiser=dict(
+        type='MultiViewUNet', crossview_heads=4, camera_conditioning=True,
+        vae_scale_factor=latent_factor,
+        unet_config=dict(sample_size=(16, 32), in_channels=4, out_channels=4, layers_per_block=1,
+                  block_out_channels=(32, 64, 128),
+                  down_block_types=('CrossAttnDownBlock2D', 'CrossAttnDownBlock2D',
+                                    'DownBlock2D'),
+                  up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'),
+                  cross_attention_dim=text_dim, attention_head_dim=4, norm_num_groups=16),
+        depth_net_config=dict(mid_channels=32, context_channels=8, num_depth_bins=30,
+                       num_res_blocks=1, aspp_dilations=(2, 4, 6))),
+    layout_adapter=dict(type='LayoutAdapter', in_channels=num_layout_channels, channels=32,
+                        num_res_blocks=1, norm_groups=16),
+    num_map_channels=len(map_layers),
+    text_encoder=dict(type='CaptionEncoder', tokenizer=data_root + 'caption_tokenizer',
+                      max_length=48,
+                      text_model=dict(hidden_size=text_dim, intermediate_size=4 * text_dim,
+                                      num_hidden_layers=2, num_attention_heads=2)),
+    scheduler=dict(num_train_timesteps=1000, beta_schedule='scaled_linear',
+                   beta_start=0.00085, beta_end=0.012, prediction_type='epsilon'),
+    condition_dropout=dict(text=0.1, boxes=0.1, map=0.1, camera=0.1),
+    depth_loss=dict(type='DepthLoss', loss_weight=0.1, stride=latent_factor))
+
+input_modality = dict(use_lidar=True, use_camera=True)   # LiDAR only for the depth targets
+bev_raster = dict(x_range=(-51.2, 51.2), y_range=(-51.2, 51.2), resolution=0.4)
+train_pipeline = [
+    dict(type='LoadMultiViewImagesChecked'),
+    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
+    dict(type='LoadSceneAnnotations3D', with_bbox_3d=True, with_label_3d=True,
+         with_attr_label=True),
+    dict(type='MultiViewImageAug', final_size={{_base_.final_size}},
+         resize_range=({{_base_.resize}}, {{_base_.resize}})),
+    dict(type='RasterizeMapBEV', layers=map_layers, **bev_raster),
+    dict(type='ProjectLayoutToCameras', scale=1.0),
+    dict(type='ProjectLidarDepth', strides=(latent_factor,), depth_bins=depth_bins),
+    dict(type='GenerateCaption'),
+    dict(type='PackSceneInputs', keys=['img', 'layout_images', f'depth_bins_s{latent_factor}',
+                                       f'depth_valid_s{latent_factor}'])
+]
+train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline,
+                                                   modality=input_modality))
+# validation needs sampling (FID etc.): run tools/test.py / the benchmark, not during training
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_dataloader = None
+test_evaluator = None
+test_cfg = None
+
+max_epochs = 6
+lr = 5e-4
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=lr, weight_decay=1e-2),
+                     clip_grad=dict(max_norm=1.0, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr * 0.05, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs + 1)
+# EMA of the denoiser's weights (sampling uses them)
+custom_hooks = [dict(type='StepSeedHook'),
+                dict(type='EMAHook', momentum=0.001, update_buffers=True, priority=49)]

@@ -1,0 +1,171 @@
+"""The camera generator end to end on the tiny world: the caption corpus tool, the VAE and the
+denoiser trained through tools/train.py, the pipeline with several schedulers, guidance per
+condition, seeds, save_pretrained / from_pretrained, and the config errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
+CAM = 'configs/holodrive/camera/'
+
+
+@pytest.fixture(scope='module')
+def caption_world(tiny_world):
+    proc = subprocess.run([sys.executable, 'tools/create_data.py', 'captions', '--root-path',
+                           str(tiny_world.root), '--vocab-size', '400'],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tiny_world
+
+
+def _cfg(name, root, **extra):
+    from holodrive.engine.cli import import_project, prepare_config
+    import_project()
+    init_default_scope('holodrive')
+    return prepare_config(str(ROOT / CAM / name), cfg_options={'data_root': f'{root}/', **extra},
+                          check_paths=False)
+
+
+def _batch(cfg, model, idx=0):
+    from holodrive.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
+
+
+def test_caption_corpus_and_tokenizer(caption_world):
+    from transformers import AutoTokenizer
+    root = caption_world.root
+    lines = (root / 'captions_train.txt').read_text().splitlines()
+    assert len(lines) == len(__import__('mmengine').load(
+        str(root / 'nuscenes_infos_train.pkl'))['data_list'])
+    token, caption = lines[0].split('\t')
+    assert len(token) == 32 and caption.startswith(('a ', 'an '))
+    tok = AutoTokenizer.from_pretrained(str(root / 'caption_tokenizer'))
+    ids = tok(caption.lower()).input_ids
+    assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    assert tok.decode(ids, skip_special_tokens=True) == caption.lower()
+
+
+@pytest.fixture(scope='module')
+def trained(caption_world, tmp_path_factory):
+    """The tiny VAE (1 epoch) then the tiny denoiser (1 epoch) through tools/train.py."""
+    work = tmp_path_factory.mktemp('camgen')
+    root = caption_world.root
+    runs = [(CAM + 'camera_vae_tiny_synthetic.py', work / 'vae', []),
+            (CAM + 'camera_gen_tiny_synthetic.py', work / 'gen',
+             [f'model.vae_checkpoint={work}/vae/epoch_1.pth'])]
+    for config, out, extra in runs:
+        proc = subprocess.run(
+            [sys.executable, 'tools/train.py', config, '--work-dir', str(out), '--cfg-options',
+             f'data_root={root}/', 'train_cfg.max_epochs=1', 'param_scheduler.1.T_max=1',
+             'param_scheduler.1.end=1', *extra],
+            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return work
+
+
+def test_vae_is_scored_by_test_py(caption_world, trained):
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', CAM + 'camera_vae_tiny_synthetic.py',
+         str(trained / 'vae' / 'epoch_1.pth'), '--work-dir', str(trained / 'vae_test'),
+         '--cfg-options', f'data_root={caption_world.root}/'],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert 'CameraReconMetric protocol' in out and 'camera/psnr' in out, out[-2000:]
+
+
+def _pipeline_and_inputs(caption_world, trained):
+    from mmengine.runner import load_checkpoint
+
+    from holodrive.models.camera_gen import neighbour_views
+    from holodrive.pipelines import MultiViewDrivePipeline
+    from holodrive.registry import MODELS
+    cfg = _cfg('camera_gen_tiny_synthetic.py', caption_world.root)
+    cfg.model.vae_checkpoint = None
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(trained / 'gen' / 'epoch_1.pth'), map_location='cpu',
+                    logger='silent')
+    model.eval()
+    data = _batch(cfg, model)
+    inp = data['inputs']
+    kw = dict(cam2img=inp['cam2img'], cam2lidar=inp['cam2lidar'],
+              img_aug_matrix=inp['img_aug_matrix'], layout_images=inp['layout_images'],
+              captions=[data['data_samples'][0].metainfo['caption']],
+              neighbours=neighbour_views(inp['camera_ring'], inp['camera_adjacency']))
+    return MultiViewDrivePipeline.from_model(model), kw, model, data
+
+
+def test_trained_denoiser_samples_with_every_scheduler_and_is_seeded(caption_world, trained,
+                                                                     tmp_path):
+    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler,
+                           EulerDiscreteScheduler, UniPCMultistepScheduler)
+    pipe, kw, model, _ = _pipeline_and_inputs(caption_world, trained)
+    out = pipe(**kw, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    assert out['images'].shape == (1, 6, 3, 128, 256)
+    assert out['depth_logits'].shape == (1, 6, 30, 16, 32)
+    assert 0 <= float(out['images'].min()) and float(out['images'].max()) <= 1
+    again = pipe(**kw, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again['images'], out['images'])                     # seeded
+    other = pipe(**kw, num_inference_steps=3, generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(other['images'], out['images'])
+    for sched in (DPMSolverMultistepScheduler, EulerDiscreteScheduler, UniPCMultistepScheduler):
+        pipe.scheduler = sched.from_config(pipe.scheduler.config)
+        res = pipe(**kw, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+        assert torch.isfinite(res['images']).all(), sched.__name__
+    # the whole pipeline round-trips through save_pretrained / from_pretrained
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.save_pretrained(tmp_path / 'pipe')
+    from holodrive.pipelines import MultiViewDrivePipeline
+    loaded = MultiViewDrivePipeline.from_pretrained(str(tmp_path / 'pipe'))
+    res = loaded(**kw, num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(res['images'], out['images'], atol=1e-5)
+
+
+def test_dropping_a_condition_changes_the_output(caption_world, trained):
+    pipe, kw, model, _ = _pipeline_and_inputs(caption_world, trained)
+    # train-time zero-initialised parts have moved after one epoch; make the layout and
+    # camera paths clearly non-zero so each condition matters
+    with torch.no_grad():
+        for zero in pipe.layout_adapter.zero_convs:
+            torch.nn.init.normal_(zero.weight, std=0.05)
+        torch.nn.init.normal_(pipe.denoiser.unet.class_embedding.linear_2.weight, std=0.05)
+    seed = dict(num_inference_steps=2)
+    ref = pipe(**kw, **seed, generator=torch.Generator().manual_seed(0))['images']
+    for cond in ('text', 'boxes', 'map', 'camera'):
+        dropped = pipe(**kw, **seed, condition_scales={cond: 0.0},
+                       generator=torch.Generator().manual_seed(0))['images']
+        assert not torch.allclose(dropped, ref, atol=1e-6), cond
+    kept = pipe(**kw, **seed, condition_scales={c: 1.0 for c in ('text', 'boxes')},
+                generator=torch.Generator().manual_seed(0))['images']
+    assert torch.equal(kept, ref)
+    boosted = pipe(**kw, **seed, guidance_scale=2.0, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(boosted['images'], ref)
+    with pytest.raises(ValueError, match='unknown condition'):
+        pipe(**kw, **seed, condition_scales={'lidar': 0.0})
+
+
+def test_generator_config_errors_are_one_line(caption_world, tmp_path):
+    from holodrive.models.camera_gen import CameraGenConfigError
+    from holodrive.registry import MODELS
+    cfg = _cfg('camera_gen_tiny_synthetic.py', caption_world.root)
+    bad = cfg.model.copy()
+    bad.denoiser = dict(bad.denoiser, unet_config=dict(bad.denoiser.unet_config, in_channels=8,
+                                                       out_channels=8))
+    with pytest.raises(CameraGenConfigError, match="latent_channels 4: set both to 4"):
+        MODELS.build(bad)
+    bad = cfg.model.copy()
+    bad.text_encoder = dict(bad.text_encoder, tokenizer=str(tmp_path / 'nothing'))
+    with pytest.raises(CameraGenConfigError, match='create_data.py captions'):
+        MODELS.build(bad)
+    bad = cfg.model.copy()
+    bad.condition_dropout = dict(lidar=0.1)
+    with pytest.raises(CameraGenConfigError, match='unknown condition'):
+        MODELS.build(bad)
