@@ -169,3 +169,30 @@ def test_generator_config_errors_are_one_line(caption_world, tmp_path):
     bad.condition_dropout = dict(lidar=0.1)
     with pytest.raises(CameraGenConfigError, match='unknown condition'):
         MODELS.build(bad)
+
+
+def test_generate_tool_writes_all_camera_outputs(caption_world, trained, tmp_path):
+    import json
+    out = tmp_path / 'gen'
+    base = [sys.executable, 'tools/generate.py', '--modality', 'camera',
+            CAM + 'camera_gen_tiny_synthetic.py', str(trained / 'gen' / 'epoch_1.pth'),
+            '--data-root', str(caption_world.root), '--out-dir', str(out)]
+    proc = subprocess.run(base + ['--sample-idx', '1', '--steps', '2', '--scheduler', 'dpm',
+                                  '--num-samples', '2', '--condition-scale', 'boxes=2'],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for k in (0, 1):
+        stem = next(out.glob(f'0001_*_s{k}_grid.png')).name[:-len('_grid.png')]
+        for suffix in ('_grid.png', '_depth.png', '_conditions.json', '_CAM_FRONT.png',
+                       '_CAM_BACK_LEFT.png'):
+            assert (out / (stem + suffix)).is_file(), stem + suffix
+        cond = json.loads((out / (stem + '_conditions.json')).read_text())
+        assert cond['seed'] == k and cond['condition_scales'] == {'boxes': 2.0}
+        assert cond['caption'] and len(cond['cameras']) == 6
+    a = (out / next(out.glob('0001_*_s0_CAM_FRONT.png')).name).read_bytes()
+    b = (out / next(out.glob('0001_*_s1_CAM_FRONT.png')).name).read_bytes()
+    assert a != b                                                     # different seeds
+    bad = subprocess.run(base + ['--sample-idx', '0', '--condition-scale', 'lidar=1'],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and bad.stderr.strip().count('\n') == 0, bad.stderr[-2000:]
+    assert '--condition-scale' in bad.stderr

@@ -14,7 +14,15 @@ layout JSON (boxes only, LiDAR frame; the map channels stay empty)::
 Writes ``STEM.pcd.bin`` (nuScenes format: x, y, z, intensity, ring), ``STEM_bev.png`` (the
 generated points with the conditioning boxes, and the real sweep beside it for a keyframe)
 and ``STEM_points3d.png`` (open3d offscreen render with ``--open3d``, else matplotlib).
-The camera modality arrives with the camera generator (issue 8).
+
+``--modality camera`` (a ``MultiViewDiffusion`` config, configs/holodrive/camera/): the
+conditions of a keyframe of ``--info`` (caption, per-camera layout, calibration; the config's
+test pipeline) sampled ``--num-samples`` times (seeds ``--seed + k``) with ``--scheduler``
+(ddim, dpm, euler, unipc), ``--steps``, ``--guidance`` and ``--condition-scale c=s``
+(text / boxes / map / camera; 0 drops one). Writes per sample ``STEM_sK_<CAMERA>.png``, the
+``STEM_sK_grid.png`` (layout blended in, caption, the real views beside),
+``STEM_sK_depth.png`` (the depth branch) and ``STEM_sK_conditions.json``. A camera layout
+JSON (boxes, map patch, caption, calibration) is not supported yet.
 """
 import argparse
 import json
@@ -47,10 +55,21 @@ def parse_args(argv=None):
     p.add_argument('--guidance-scale', type=float)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--open3d', action='store_true', help='render the 3D view with open3d')
+    cam = p.add_argument_group('camera')
+    cam.add_argument('--num-samples', type=int, default=1)
+    cam.add_argument('--scheduler', choices=sorted(SCHEDULERS), default='ddim')
+    cam.add_argument('--steps', type=int, default=25, help='denoising steps')
+    cam.add_argument('--guidance', type=float, default=1.0, help='joint CFG scale (1: off)')
+    cam.add_argument('--condition-scale', action='append', default=[], metavar='COND=SCALE',
+                     help='per-condition guidance, e.g. boxes=2 or text=0 (repeatable)')
     return p.parse_args(argv)
 
 
-def load_generator(args):
+SCHEDULERS = {'ddim': 'DDIMScheduler', 'dpm': 'DPMSolverMultistepScheduler',
+              'euler': 'EulerDiscreteScheduler', 'unipc': 'UniPCMultistepScheduler'}
+
+
+def load_generator(args, model_type='LiDARGenerator', folder='lidar'):
     """``(model, cfg)``: the config's model with the checkpoint's weights, in eval mode."""
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
@@ -63,18 +82,20 @@ def load_generator(args):
     init_default_scope('holodrive')
     opts = {'data_root': args.data_root.rstrip('/') + '/'} if args.data_root else None
     cfg = prepare_config(args.config, cfg_options=opts, check_paths=False)
-    if cfg.model.get('type') != 'LiDARGenerator':
-        raise ConfigError(f'{args.config}: --modality lidar needs a LiDARGenerator config '
-                          f'(configs/holodrive/lidar/), got model.type={cfg.model.get("type")!r}')
-    cfg.model.tokenizer_checkpoint = None        # the generator checkpoint holds the tokenizer
+    if cfg.model.get('type') != model_type:
+        raise ConfigError(f'{args.config}: --modality {args.modality} needs a {model_type} '
+                          f'config (configs/holodrive/{folder}/), got '
+                          f'model.type={cfg.model.get("type")!r}')
+    for key in ('tokenizer_checkpoint', 'vae_checkpoint'):   # the checkpoint holds them
+        if key in cfg.model:
+            cfg.model[key] = None
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent', strict=True)
     return model.eval(), cfg
 
 
-def layout_from_sample(model, cfg, args):
-    """``(layout (1, C, H, W), real points (N, 5), boxes (K, 7) bottom centre, name)``."""
-    import torch
+def sample_batch(model, cfg, args):
+    """``(batch of one keyframe through the config's test pipeline, its info, name)``."""
     from mmengine.dataset import pseudo_collate
 
     from holodrive.registry import DATASETS
@@ -83,7 +104,11 @@ def layout_from_sample(model, cfg, args):
     info = args.info or osp.join(args.data_root, 'nuscenes_infos_val.pkl')
     if not osp.isfile(info):
         raise UserFileNotFoundError(f'{info}: info file not found (run tools/create_data.py)')
-    ds_cfg = cfg.test_dataloader.dataset
+    if cfg.get('generate_pipeline'):        # camera configs: no test loop (sampling metrics)
+        ds_cfg = cfg.train_dataloader.dataset.copy()
+        ds_cfg.update(pipeline=cfg.generate_pipeline, test_mode=True)
+    else:
+        ds_cfg = cfg.test_dataloader.dataset
     ds_cfg.update(data_root=args.data_root.rstrip('/') + '/', ann_file=osp.abspath(info))
     dataset = DATASETS.build(ds_cfg)
     if args.sample_token is not None:
@@ -98,12 +123,18 @@ def layout_from_sample(model, cfg, args):
             raise ConfigError(f'--sample-idx {idx} is outside {info} (0..{len(dataset) - 1})')
     data = model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
     info_rec = dataset.get_data_info(idx)
+    return data, info_rec, f'{idx:04d}_{info_rec["token"][:8]}'
+
+
+def layout_from_sample(model, cfg, args):
+    """``(layout (1, C, H, W), real points (N, 5), boxes (K, 7) bottom centre, name)``."""
+    import torch
+    data, info_rec, name = sample_batch(model, cfg, args)
     boxes = np.asarray([i['bbox_3d'] for i in info_rec.get('instances', [])
                         if i.get('bbox_label_3d', -1) >= 0], np.float32).reshape(-1, 7)
     boxes[:, 2] -= boxes[:, 5] / 2                   # gravity centre -> bottom centre
     points = data['inputs']['points'][0]
-    return (model.layout(data['inputs']), torch.as_tensor(points).numpy(), boxes,
-            f'{idx:04d}_{info_rec["token"][:8]}')
+    return model.layout(data['inputs']), torch.as_tensor(points).numpy(), boxes, name
 
 
 def layout_from_json(model, path):
@@ -148,11 +179,63 @@ def layout_from_json(model, path):
     return torch.cat(parts, 1), None, boxes, osp.splitext(osp.basename(path))[0]
 
 
+def generate_camera(args):
+    """``--modality camera`` (module docstring)."""
+    import diffusers
+    import torch
+    from tqdm import tqdm
+
+    from holodrive.models.camera_gen import CONDITIONS, neighbour_views
+    from holodrive.pipelines import MultiViewDrivePipeline
+    from holodrive.visualization.camera_gen_views import write_camera_outputs
+    if args.layout_json:
+        raise ConfigError('--modality camera --layout-json is not supported yet: pass '
+                          '--sample-idx / --sample-token of a dataset')
+    scales = {}
+    for item in args.condition_scale:
+        cond, _, value = item.partition('=')
+        if cond not in CONDITIONS or not value:
+            raise ConfigError(f'--condition-scale {item!r}: use COND=SCALE with COND one of '
+                              f'{list(CONDITIONS)}')
+        scales[cond] = float(value)
+    model, cfg = load_generator(args, 'MultiViewDiffusion', 'camera')
+    data, info_rec, name = sample_batch(model, cfg, args)
+    inp, meta = data['inputs'], data['data_samples'][0].metainfo
+    sched_cls = getattr(diffusers, SCHEDULERS[args.scheduler])
+    pipe = MultiViewDrivePipeline.from_model(
+        model, scheduler=sched_cls.from_config(model.scheduler.config))
+    kw = dict(cam2img=inp['cam2img'], cam2lidar=inp['cam2lidar'],
+              img_aug_matrix=inp['img_aug_matrix'], layout_images=inp['layout_images'],
+              captions=[meta.get('caption', '')],
+              neighbours=neighbour_views(inp['camera_ring'], inp['camera_adjacency']))
+    os.makedirs(args.out_dir, exist_ok=True)
+    real = ((inp['imgs'][0] + 1) / 2).clamp(0, 1).numpy() if 'imgs' in inp else None
+    depth_bins = None
+    if model.depth_loss is not None:
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t['type'] == 'ProjectLidarDepth':
+                depth_bins = tuple(t['depth_bins'])
+    for k in tqdm(range(args.num_samples), desc='camera samples', unit='sample'):
+        out = pipe(**kw, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                   condition_scales=scales,
+                   generator=torch.Generator().manual_seed(args.seed + k))
+        stem = osp.join(args.out_dir, f'{name}_s{k}')
+        depth = out['depth_logits']
+        written = write_camera_outputs(
+            stem, out['images'][0].numpy(), list(meta['camera_names']),
+            inp['camera_ring'][0].tolist(), inp['layout_images'][0].numpy(),
+            meta.get('layout_channels'), meta.get('caption', ''), real,
+            None if depth is None else depth[0].numpy(), depth_bins,
+            dict(sample_token=info_rec['token'], scheduler=args.scheduler, steps=args.steps,
+                 guidance=args.guidance, condition_scales=scales, seed=args.seed + k,
+                 config=args.config, checkpoint=args.checkpoint))
+        print(f'sample {k}: ' + ', '.join(written))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.modality == 'camera':
-        raise ConfigError('--modality camera: the camera generator is not built yet (issue 8); '
-                          'use --modality lidar')
+        return generate_camera(args)
     import torch
     from tqdm import tqdm
 

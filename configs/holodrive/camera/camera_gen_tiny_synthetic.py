@@ -65,6 +65,11 @@ train_pipeline = [
     dict(type='PackSceneInputs', keys=['img', 'layout_images', f'depth_bins_s{latent_factor}',
                                        f'depth_valid_s{latent_factor}'])
 ]
+# the conditions of a keyframe for tools/generate.py (the train dataset with this pipeline):
+# deterministic augmentation, no depth targets
+generate_pipeline = [dict(t, test_mode=True) if t['type'] == 'MultiViewImageAug' else t
+                 for t in train_pipeline if t['type'] != 'ProjectLidarDepth'][:-1] + [
+    dict(type='PackSceneInputs', keys=['img', 'layout_images'])]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline,
                                                    modality=input_modality))
 # validation needs sampling (FID etc.): run tools/test.py / the benchmark, not during training
