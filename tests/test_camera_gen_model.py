@@ -196,3 +196,59 @@ def test_generate_tool_writes_all_camera_outputs(caption_world, trained, tmp_pat
                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and bad.stderr.strip().count('\n') == 0, bad.stderr[-2000:]
     assert '--condition-scale' in bad.stderr
+
+
+def test_full_config_loads_a_stable_diffusion_layout_directory(tmp_path):
+    """camera_gen_sd21_nus.py builds from a local folder in SD 2.1's diffusers layout (vae/,
+    unet/, text_encoder/, tokenizer/; tiny random networks here, official key names) and one
+    training step runs at its 448x256 resolution."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from mmengine.config import Config
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from holodrive.engine.cli import import_project
+    from holodrive.models.camera_gen import CameraGenConfigError, train_caption_tokenizer
+    from holodrive.registry import MODELS
+    import_project()
+    init_default_scope('holodrive')
+    sd = tmp_path / 'sd21'
+    tok = train_caption_tokenizer(['a wet road at dusk', 'two moving cars ahead'] * 20,
+                                  str(sd / 'tokenizer'), vocab_size=300)
+    AutoencoderKL(block_out_channels=(8, 8, 8, 8), norm_num_groups=8, latent_channels=4,
+                  down_block_types=('DownEncoderBlock2D',) * 4,
+                  up_block_types=('UpDecoderBlock2D',) * 4).save_pretrained(sd / 'vae')
+    UNet2DConditionModel(
+        block_out_channels=(32, 32, 64, 64), layers_per_block=1, cross_attention_dim=32,
+        attention_head_dim=4, norm_num_groups=16, in_channels=4, out_channels=4,
+        down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+        up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3).save_pretrained(sd / 'unet')
+    CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                 num_hidden_layers=1, num_attention_heads=2,
+                                 max_position_embeddings=77)).save_pretrained(
+        sd / 'text_encoder')
+    cfg = Config.fromfile(str(ROOT / CAM / 'camera_gen_sd21_nus.py'))
+    m = cfg.model
+    m.vae.pretrained = m.denoiser.pretrained = m.text_encoder.pretrained = str(sd)
+    m.text_encoder.tokenizer = str(sd)
+    m.denoiser.depth_net_config.update(mid_channels=16, context_channels=8, num_res_blocks=1)
+    m.layout_adapter.update(channels=16, num_res_blocks=1, norm_groups=8)
+    model = MODELS.build(m)
+    assert model.denoiser.residual_channels == [32, 32, 32, 64, 64]        # 1 + 4 points
+    assert model.scheduler.config.prediction_type == 'v_prediction'
+    b, v, h, w = 1, 6, 256, 448
+    cam2img = torch.eye(4).repeat(b, v, 1, 1)
+    cam2img[..., 0, 0] = cam2img[..., 1, 1] = 300.0
+    bins = torch.zeros(b, v, 30, h // 8, w // 8)
+    bins[:, :, 5] = 1
+    inputs = dict(imgs=torch.rand(b, v, 3, h, w) * 2 - 1, cam2img=cam2img,
+                  cam2lidar=torch.eye(4).repeat(b, v, 1, 1),
+                  img_aug_matrix=torch.eye(4).repeat(b, v, 1, 1),
+                  layout_images=torch.zeros(b, v, 10, h, w, dtype=torch.uint8),
+                  depth_bins_s8=bins, depth_valid_s8=torch.ones(b, v, h // 8, w // 8, dtype=bool))
+    losses = model(inputs, mode='loss')
+    assert torch.isfinite(losses['loss_diffusion']) and torch.isfinite(losses['loss_depth'])
+    sum(losses.values()).backward()
+    assert model.denoiser.unet.conv_in.weight.grad is not None
+    assert all(p.grad is None for p in model.text_encoder.parameters())     # frozen
+    with pytest.raises(CameraGenConfigError, match='model.denoiser.pretrained.*does not exist'):
+        MODELS.build(dict(m, denoiser=dict(m.denoiser, pretrained=str(tmp_path / 'none'))))

@@ -90,3 +90,19 @@ def model_of(config_path: str) -> dict:
     model = Config.fromfile(config_path).model.to_dict()
     model['_delete_'] = True
     return model
+
+
+def adamw_cosine(lr: float, max_epochs: int, warmup_iters: int, weight_decay: float,
+                 max_norm: float, eta_ratio: float = 0.05):
+    """``(optim_wrapper, param_scheduler)``: AdamW with gradient clipping, a linear warm-up
+    over ``warmup_iters`` iterations from ``0.1 lr``, then a per-iteration cosine decay to
+    ``eta_ratio * lr`` at ``max_epochs`` (the schedule of the tiny configs)."""
+    optim_wrapper = dict(type='OptimWrapper',
+                         optimizer=dict(type='AdamW', lr=lr, weight_decay=weight_decay),
+                         clip_grad=dict(max_norm=max_norm, norm_type=2))
+    param_scheduler = [
+        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup_iters),
+        dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr * eta_ratio, by_epoch=True,
+             begin=0, end=max_epochs, convert_to_iter_based=True),
+    ]
+    return optim_wrapper, param_scheduler

@@ -31,7 +31,7 @@ class MultiViewDrivePipeline(DiffusionPipeline):
 
     def __init__(self, vae, denoiser, scheduler, layout_adapter=None, text_encoder=None,
                  tokenizer=None, scaling_factor: Optional[float] = None,
-                 num_map_channels: int = 0, caption_max_length: int = 77):
+                 shift_factor: float = 0.0, num_map_channels: int = 0, caption_max_length: int = 77):
         super().__init__()
         self.register_modules(vae=vae, denoiser=denoiser, scheduler=scheduler,
                               layout_adapter=layout_adapter, text_encoder=text_encoder,
@@ -39,6 +39,7 @@ class MultiViewDrivePipeline(DiffusionPipeline):
         self.register_to_config(
             scaling_factor=float(scaling_factor if scaling_factor is not None
                                  else vae.config.scaling_factor),
+            shift_factor=float(shift_factor),
             num_map_channels=int(num_map_channels), caption_max_length=int(caption_max_length))
 
     @classmethod
@@ -55,6 +56,7 @@ class MultiViewDrivePipeline(DiffusionPipeline):
                    text_encoder=None if text is None else text.text_model,
                    tokenizer=None if text is None else text.tokenizer,
                    scaling_factor=model.vae.scaling_factor,
+                   shift_factor=model.vae.shift_factor,
                    num_map_channels=model.num_map_channels,
                    caption_max_length=text.max_length if text is not None else 77)
 
@@ -172,7 +174,8 @@ class MultiViewDrivePipeline(DiffusionPipeline):
             depth = None if depth_all is None else depth_all.chunk(n)[0]
             latents = self.scheduler.step(eps.flatten(0, 1), t, latents.flatten(0, 1),
                                           **step_kw).prev_sample.unflatten(0, (b, v))
-        images = self.vae.decode(latents.flatten(0, 1) / self.config.scaling_factor).sample
+        z = latents.flatten(0, 1) / self.config.scaling_factor + self.config.shift_factor
+        images = self.vae.decode(z).sample
         images = ((images.unflatten(0, (b, v)) + 1) / 2).clamp(0, 1)
         if output_type == 'np':
             images = images.permute(0, 1, 3, 4, 2).cpu().numpy()

@@ -9,6 +9,7 @@
 # it unchanged. Full size (SD 2.1 VAE from a local directory): camera_vae_sd21.py.
 # Docs: docs/camera_gen.md.
 _base_ = ['../../_base_/datasets/synthetic_nus_lidar.py', '../../_base_/default_runtime.py']
+import holodrive.engine.config_utils as config_utils  # noqa: E402
 
 final_size = (256, 128)               # (W, H) of every view, multiples of the latent factor 8
 resize = 0.8                          # 320x180 -> 256x144, bottom crop -> 256x128
@@ -46,13 +47,8 @@ test_evaluator = val_evaluator
 
 max_epochs = 4
 lr = 1e-3
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=lr, weight_decay=1e-4),
-                     clip_grad=dict(max_norm=1.0, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr * 0.05, by_epoch=True,
-         begin=0, end=max_epochs, convert_to_iter_based=True),
-]
+optim_wrapper, param_scheduler = config_utils.adamw_cosine(
+    lr, max_epochs, warmup_iters=50, weight_decay=1e-4, max_norm=1.0, eta_ratio=0.05)
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()

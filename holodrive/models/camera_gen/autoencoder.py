@@ -1,7 +1,7 @@
 """``CameraAutoencoder``: diffusers' ``AutoencoderKL`` as an mmengine model for the camera views.
 
     imgs (B, V, 3, H, W) in [-1, 1]  ->  encode  ->  latents (B, V, C_lat, H/f, W/f)
-    (already multiplied by ``scaling_factor``)  ->  decode  ->  images (B, V, 3, H, W)
+    (``(z - shift_factor) * scaling_factor``)  ->  decode  ->  images (B, V, 3, H, W)
 
 ``f = 2 ** (len(block_out_channels) - 1)`` is the latent factor. The tiny config trains the VAE
 from scratch through ``tools/train.py``; the full config loads a Stable-Diffusion VAE from a
@@ -66,7 +66,9 @@ class CameraAutoencoder(BaseModel):
         pretrained: local diffusers directory of an ``AutoencoderKL`` (e.g. SD 2.1's ``vae``
             folder, or the folder holding it with ``subfolder='vae'``).
         subfolder: sub-directory of ``pretrained`` holding the VAE.
-        scaling_factor: latents are ``z * scaling_factor``; None: the VAE config's.
+        scaling_factor: latents are ``(z - shift_factor) * scaling_factor``; None: the VAE
+            config's.
+        shift_factor: see ``scaling_factor``; None: the VAE config's (or 0).
         kl_weight: weight of the KL term (see the module docstring).
         rec_loss: ``'l1'`` or ``'l2'``.
         sample_posterior: train on a posterior sample (True) or its mean.
@@ -77,6 +79,7 @@ class CameraAutoencoder(BaseModel):
 
     def __init__(self, vae: Optional[dict] = None, pretrained: Optional[str] = None,
                  subfolder: Optional[str] = None, scaling_factor: Optional[float] = None,
+                 shift_factor: Optional[float] = None,
                  kl_weight: float = 1e-6, rec_loss: str = 'l1', sample_posterior: bool = True,
                  train_views: Optional[int] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
@@ -94,6 +97,8 @@ class CameraAutoencoder(BaseModel):
             raise CameraGenConfigError(f"model.rec_loss: {rec_loss!r} is not 'l1' or 'l2'")
         self.scaling_factor = float(scaling_factor if scaling_factor is not None
                                     else self.vae.config.scaling_factor)
+        self.shift_factor = float(shift_factor if shift_factor is not None
+                                  else (self.vae.config.shift_factor or 0.0))
         self.kl_weight = float(kl_weight)
         self.rec_loss = rec_loss
         self.sample_posterior = bool(sample_posterior)
@@ -120,7 +125,7 @@ class CameraAutoencoder(BaseModel):
         b, v = imgs.shape[:2]
         post = self.vae.encode(self._flat(imgs)).latent_dist
         z = post.sample(generator) if sample else post.mode()
-        return (z * self.scaling_factor).unflatten(0, (b, v))
+        return ((z - self.shift_factor) * self.scaling_factor).unflatten(0, (b, v))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents ``(B, V, C, h, w)`` -> images ``(B, V, 3, h f, w f)`` in ~[-1, 1]."""
@@ -130,7 +135,8 @@ class CameraAutoencoder(BaseModel):
                 f'({self.latent_channels} latent channels, (B, V, C, h, w)): the denoiser\'s '
                 'in/out_channels must equal the VAE\'s latent_channels')
         b, v = latents.shape[:2]
-        out = self.vae.decode(latents.flatten(0, 1) / self.scaling_factor).sample
+        z = latents.flatten(0, 1) / self.scaling_factor + self.shift_factor
+        out = self.vae.decode(z).sample
         return out.unflatten(0, (b, v))
 
     # ------------------------------------------------------------------ mmengine API
@@ -159,6 +165,7 @@ class CameraAutoencoder(BaseModel):
         with torch.no_grad():
             losses['psnr'] = psnr(x_hat, x).mean()
             losses['latent_std'] = (z * self.scaling_factor).std()
+            losses['latent_mean'] = ((z - self.shift_factor) * self.scaling_factor).mean()
         return losses
 
     @torch.no_grad()
