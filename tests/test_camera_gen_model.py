@@ -18,7 +18,9 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
 CAM = 'configs/holodrive/camera/'
 
 
-@pytest.fixture(scope='module')
+# session scope: the group's tests stay on one worker, but other modules' tests may run
+# between them, and a module-scoped fixture would then be built again
+@pytest.fixture(scope='session')
 def caption_world(tiny_world):
     proc = subprocess.run([sys.executable, 'tools/create_data.py', 'captions', '--root-path',
                            str(tiny_world.root), '--vocab-size', '400'],
@@ -55,7 +57,7 @@ def test_caption_corpus_and_tokenizer(caption_world):
     assert tok.decode(ids, skip_special_tokens=True) == caption.lower()
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def trained(caption_world, tmp_path_factory):
     """The tiny VAE (1 epoch, then its validation: CameraReconMetric on the val split) and the
     tiny denoiser (1 epoch) through tools/train.py, on 2 train keyframes each."""
