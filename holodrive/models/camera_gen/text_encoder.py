@@ -28,14 +28,12 @@ def train_caption_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int 
 
     Returns the tokenizer. Every encoding is ``BOS ... EOS`` (a template post-processor).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, BOS, EOS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator((t.lower() for t in texts), trainer=trainer)
+
+    from holodrive.utils.bpe import train_byte_level_bpe
+    tok = train_byte_level_bpe((t.lower() for t in texts), vocab_size, [PAD, BOS, EOS],
+                               min_frequency=0)
     tok.post_processor = processors.TemplateProcessing(
         single=f'{BOS} $A {EOS}', special_tokens=[(BOS, tok.token_to_id(BOS)),
                                                     (EOS, tok.token_to_id(EOS))])
