@@ -10,6 +10,8 @@
     # caption corpus (captions_{train,val}.txt) and the tiny caption tokenizer of the camera
     # generator (caption_tokenizer/), from a world's info files
     python tools/create_data.py captions --root-path data/synthetic
+    # driving-QA data (drive_qa/nuscenes_qa_*.json, drivelm_*.json, corpus_*.txt) from the infos
+    python tools/create_data.py drive_qa --root-path data/synthetic [--questions-per-type 3]
 """
 import argparse
 import os
@@ -50,6 +52,13 @@ def parse_args(argv=None):
     cap = sub.add_parser('captions', help='caption corpus + tiny caption tokenizer of a world')
     cap.add_argument('--root-path', required=True, help='data root holding the info files')
     cap.add_argument('--vocab-size', type=int, default=1000)
+    qa = sub.add_parser('drive_qa', help='NuScenes-QA / DriveLM-style QA + text corpus of a world')
+    qa.add_argument('--root-path', required=True, help='data root holding the info files')
+    qa.add_argument('--splits', nargs='+', default=['train', 'val'])
+    qa.add_argument('--questions-per-type', type=int, default=3,
+                    help='closed questions per template type per keyframe')
+    qa.add_argument('--vocab-size', type=int, default=2048,
+                    help='BPE vocabulary of the tiny LLM tokenizer (drive_qa/tokenizer/)')
     for sp in (syn, nus):
         sp.add_argument('--out-dir', default=None, help='where info files go (default: root path)')
         sp.add_argument('--max-cam-sweeps', type=int, default=0,
@@ -63,6 +72,8 @@ def main(argv=None):
         return gt_database(args)
     if args.dataset == 'captions':
         return captions(args)
+    if args.dataset == 'drive_qa':
+        return drive_qa(args)
     from holodrive.datasets.nuscenes_converter import create_nuscenes_infos
 
     version = getattr(args, 'version', None)
@@ -95,6 +106,26 @@ def captions(args):
         raise UserFileNotFoundError(f'{args.root_path}: data root not found')
     for name, path in write_caption_corpus(args.root_path, vocab_size=args.vocab_size).items():
         print(f'{name}: {path}')
+
+
+def drive_qa(args):
+    from holodrive.datasets.drive_qa import format_summary, write_drive_qa
+    from holodrive.engine.cli import import_project
+    import_project()
+    if not os.path.isdir(args.root_path):
+        raise UserFileNotFoundError(f'{args.root_path}: data root not found')
+    summaries = write_drive_qa(args.root_path, splits=args.splits,
+                               questions_per_type=args.questions_per_type)
+    for summary in summaries.values():
+        print('\n'.join(format_summary(summary)))
+    corpus = os.path.join(args.root_path, 'drive_qa', 'corpus_train.txt')
+    if os.path.isfile(corpus):      # the tiny LLM's tokenizer: train-split text only
+        from holodrive.models.drive_qa.processing import train_drive_tokenizer
+        out = os.path.join(args.root_path, 'drive_qa', 'tokenizer')
+        with open(corpus, encoding='utf-8') as f:
+            tok = train_drive_tokenizer((line.rstrip('\n') for line in f), out,
+                                        vocab_size=args.vocab_size)
+        print(f'tokenizer: {out} ({len(tok)} tokens)')
 
 
 def gt_database(args):

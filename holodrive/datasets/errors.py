@@ -48,3 +48,17 @@ class MissingSampleError(HoloDriveDataError, FileNotFoundError):
 
     def __str__(self):
         return self.args[0]
+
+
+class DriveQAFileError(HoloDriveDataError):
+    """A driving-QA file (NuScenes-QA / DriveLM JSON, see :mod:`holodrive.datasets.drive_qa`)
+    is missing or malformed, or names a sample its info file does not hold.
+
+    Unlike the others its message is ONE line, ``"<path>: <problem>; fix: <hint>"``, with the
+    offending key / index in ``problem`` (the QA files are big and a model dataset reports
+    the error in a log line).
+    """
+
+    def __init__(self, problem: str, path, hint: Optional[str] = None):
+        HoloDriveDataError.__init__(self, problem, path, hint)
+        self.args = (f'{self.path}: {problem}' + (f'; fix: {hint}' if hint else ''),)
