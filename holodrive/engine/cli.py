@@ -36,6 +36,7 @@ def import_project():
     import holodrive.engine.hooks  # noqa: F401
     import holodrive.engine.optim_wrappers  # noqa: F401
     import holodrive.datasets.scene_dataset  # noqa: F401
+    import holodrive.datasets.qa_dataset  # noqa: F401
     import holodrive.datasets.transforms  # noqa: F401
     import holodrive.models  # noqa: F401
     import piip_det.registry  # noqa: F401

@@ -1,3 +1,4 @@
 """HoloDrive evaluation: registered metrics (one file per family) and their functions."""
 from .lidar_gen_metric import LiDARGenMetric  # noqa: F401
 from .camera_recon_metric import CameraReconMetric  # noqa: F401
+from .drive_qa_metric import DriveQAMetric  # noqa: F401

@@ -8,3 +8,4 @@ from . import view_transforms  # noqa: F401,E402  (DepthNet, LSSViewTransform, B
 from . import detectors  # noqa: F401,E402  (BEVDet, TemporalBEVFusion)
 from . import lidar_gen  # noqa: F401,E402  (VoxelGrid, SparseBEVEncoder, VectorQuantizer, LiDARTokenizer)
 from . import camera_gen  # noqa: F401,E402  (CameraAutoencoder, MultiViewUNet)
+from . import drive_qa  # noqa: F401,E402  (MonoDriveForCausalLM, DriveQAModel)

@@ -4,3 +4,4 @@ from .modeling import MonoDriveForCausalLM, MonoDriveModel
 from .processing import (DRIVE_QA_SPECIAL_TOKENS, DriveQAProcessor, add_drive_tokens,
                          load_drive_tokenizer, train_drive_tokenizer)
 from .training import set_trainable, stage_patterns
+from .qa_model import DriveQADataPreprocessor, DriveQAModel
