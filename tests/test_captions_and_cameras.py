@@ -40,6 +40,17 @@ def test_caption_counts_positions_attributes_and_manoeuvre():
     caption = GenerateCaption()(results)['caption']
     assert caption == ('a wet two-lane road at dusk in the rain, three parked cars on the '
                        'right, a moving bus ahead, ego turning left')
+    # the same scene with the boxes in a nuScenes LiDAR frame (x right, y forward; the LiDAR
+    # is yawed -90 deg in the ego frame): the positions are still relative to the ego car
+    ego_xy = boxes.tensor[:, :2].numpy()
+    lidar_rows = boxes.tensor.clone()
+    lidar_rows[:, 0], lidar_rows[:, 1] = torch.from_numpy(-ego_xy[:, 1]), torch.from_numpy(
+        ego_xy[:, 0])
+    lidar2ego = np.eye(4)
+    lidar2ego[:2, :2] = [[0.0, 1.0], [-1.0, 0.0]]
+    results.update(gt_bboxes_3d=_boxes(lidar_rows.tolist()),
+                   lidar_points=dict(lidar2ego=lidar2ego.tolist()))
+    assert GenerateCaption()(results)['caption'] == caption
 
 
 def test_manoeuvres():

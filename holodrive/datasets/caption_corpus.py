@@ -32,8 +32,9 @@ def split_captions(data_root: str, split: str, progress: bool = False) -> List[t
     from holodrive.registry import DATASETS
     ann_file = osp.join(data_root, f'nuscenes_infos_{split}.pkl')
     if not osp.isfile(ann_file):
-        raise InfoFileError(f'{ann_file}: info file not found: run `python tools/create_data.py '
-                            f'synthetic` (or `nuscenes`) for {data_root} first')
+        raise InfoFileError('info file not found', ann_file,
+                            f'run `python tools/create_data.py synthetic` (or `nuscenes`) for '
+                            f'{data_root} first')
     init_default_scope('holodrive')
     dataset = DATASETS.build(dict(
         type='NuScenesSceneDataset', data_root=data_root, ann_file=ann_file,

@@ -10,7 +10,8 @@ two pedestrians on the left, ego turning left"``. It reads
   mostly read ("Night, rain, intersection, peds");
 - the boxes (``gt_bboxes_3d`` / ``gt_labels_3d``, optional ``attr_labels`` for parked /
   moving / stopped), positions bucketed into ahead / behind / on the left / on the right of
-  the (augmented) LiDAR frame, which is the ego's heading;
+  the ego car (box centres of the augmented LiDAR frame rotated by ``lidar2ego``: the nuScenes
+  LiDAR's x axis points right, not forward);
 - the future ego trajectory ``ego_fut_traj`` / ``ego_fut_valid`` / ``ego_fut_yaw`` for the
   manoeuvre (turning left / right, going straight, accelerating, slowing down, stopped).
 
@@ -138,12 +139,19 @@ class GenerateCaption(BaseTransform):
         attrs = results.get('attr_labels')
         attrs = None if attrs is None or len(attrs) != len(labels) else np.asarray(attrs)
         groups = Counter()
+        lidar2ego = results.get('lidar2ego')
+        if lidar2ego is None:
+            lidar2ego = (results.get('lidar_points') or {}).get('lidar2ego')
+        # box centres are in the LiDAR frame (nuScenes: x right, y forward): rotate them into
+        # the ego frame (x forward, y left) the position buckets are defined in
+        rot = np.eye(2) if lidar2ego is None else np.asarray(lidar2ego, np.float64)[:2, :2]
         for i, (box, label) in enumerate(zip(boxes, labels)):
-            if not 0 <= label < len(self.classes) or np.hypot(box[0], box[1]) > self.radius:
+            x, y = rot @ np.asarray(box[:2], np.float64)
+            if not 0 <= label < len(self.classes) or np.hypot(x, y) > self.radius:
                 continue
             attr = ATTRIBUTES[attrs[i]] if attrs is not None and 0 <= attrs[i] < len(
                 ATTRIBUTES) else None
-            groups[(self.classes[label], _ADJ.get(attr), position(box[0], box[1]))] += 1
+            groups[(self.classes[label], _ADJ.get(attr), position(x, y))] += 1
         order = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][2]))
         phrases = []
         for (name, adj, where), n in order[:self.max_groups]:
