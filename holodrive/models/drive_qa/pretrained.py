@@ -72,3 +72,16 @@ def head_from_llama(llama, tokenizer, vision_hidden_size: int = 384, vision_base
     head.config.image_token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
     head.copy_text_experts_to_visual()
     return head.eval(), tokenizer, dict(missing=list(missing), unexpected=list(unexpected))
+
+
+def save_pretrained_atomic(model, tokenizer, out_dir: str) -> None:
+    """``save_pretrained`` of model and tokenizer into ``out_dir``, all or nothing: written to
+    ``out_dir.tmp`` first, then renamed over ``out_dir``."""
+    import os
+    import shutil
+    tmp = out_dir.rstrip('/') + '.tmp'
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
