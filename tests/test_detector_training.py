@@ -91,6 +91,7 @@ def _test_tool(ckpt_args, world, work):
     return metrics
 
 
+@pytest.mark.timeout(1200)   # 422 s alone on 2 cores; its subprocesses allow 900 s
 def test_trained_detector_beats_the_untrained_one(tiny_world, tmp_path):
     """The training loop learns: 90 iterations on the 4 keyframes of the evaluation scene
     (the devkit scores only the val split; the tiny world has one training scene, too little
