@@ -67,3 +67,13 @@ def _default_scope_back_to_holodrive():
     if current is not None and current.scope_name != 'holodrive':
         import holodrive.registry  # noqa: F401
         init_default_scope('holodrive')
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (timing tests), restored afterwards."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

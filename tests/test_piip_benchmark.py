@@ -7,7 +7,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
 
 from holodrive.engine.config_check import ConfigError, load_config
 
@@ -23,14 +22,6 @@ def _load_tool():
 
 
 bench = _load_tool()
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_matmul_peak_and_interleaved_timer(one_thread):

@@ -19,14 +19,6 @@ TINY = str(ROOT / 'configs/drive_qa/mono_tiny_language_synthetic.py')
 bench = load_tool('tools/analysis_tools/qa_latency_benchmark.py')
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_vit_parameter_formula_matches_the_built_model():
     from holodrive.models.drive_qa.modular_baseline import (build_vit, projector_parameter_count,
                                                             vit_parameter_count)
