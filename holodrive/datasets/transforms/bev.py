@@ -93,15 +93,34 @@ def frame2global(results: dict, frame: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- maps
 def _patched_explorer_cls():
-    """NuScenesMapExplorer whose line rasteriser handles shapely 2 multi-part lines.
+    """NuScenesMapExplorer whose line rasteriser handles shapely 2 multi-part lines, and
+    which builds each polygon / line of the map once.
 
     devkit 1.2.0's ``mask_for_lines`` iterates a ``MultiLineString`` directly, which
     shapely 2 forbids (``TypeError: 'MultiLineString' object is not iterable``) as
-    soon as a divider leaves and re-enters the patch.
+    soon as a divider leaves and re-enters the patch. Its ``get_map_mask`` rebuilds every
+    polygon of a layer from its node records on every call (about 80 % of a map raster's
+    time); shapely geometries are immutable, so the explorer keeps them (same rasters).
     """
     from nuscenes.map_expansion.map_api import NuScenesMapExplorer
 
     class _Explorer(NuScenesMapExplorer):
+        def __init__(self, map_api, *args, **kwargs):
+            super().__init__(map_api, *args, **kwargs)
+            self._geometries = {}
+
+        def _memo(self, kind: str, token: str, build):
+            geom = self._geometries.get((kind, token))
+            if geom is None:
+                geom = self._geometries[(kind, token)] = build(token)
+            return geom
+
+        def extract_polygon(self, polygon_token: str):
+            return self._memo('polygon', polygon_token, super().extract_polygon)
+
+        def extract_line(self, line_token: str):
+            return self._memo('line', line_token, super().extract_line)
+
         @staticmethod
         def mask_for_lines(lines, mask: np.ndarray) -> np.ndarray:
             for line in getattr(lines, 'geoms', [lines]):
