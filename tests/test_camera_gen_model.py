@@ -1,6 +1,7 @@
 """The camera generator end to end on the tiny world: the caption corpus tool, the VAE and the
 denoiser trained through tools/train.py, the pipeline with several schedulers, guidance per
 condition, seeds, save_pretrained / from_pretrained, and the config errors."""
+import copy
 import os
 import subprocess
 import sys
@@ -154,6 +155,52 @@ def test_dropping_a_condition_changes_the_output(caption_world, trained):
     assert not torch.allclose(boosted['images'], ref)
     with pytest.raises(ValueError, match='unknown condition'):
         pipe(**kw, **seed, condition_scales={'lidar': 0.0})
+
+
+def test_predict_samples_every_keyframe_seeded_by_its_token(caption_world, trained):
+    """predict() (what tools/test.py runs): the same keyframe gives the same frame whatever the
+    batch, another seed another frame; the scores' inputs are all there."""
+    _, _, model, data = _pipeline_and_inputs(caption_world, trained)
+    model.sample_cfg.update(steps=2, scheduler='ddim')
+    first = model.predict(data['inputs'], copy.deepcopy(data['data_samples']))[0]
+    assert first.gen_imgs.shape == first.real_imgs.shape == (6, 3, 128, 256)
+    assert first.gen_imgs.dtype == torch.uint8 and first.cam2img_aug.shape == (6, 3, 3)
+    assert first.gen_depth.shape == first.real_depth.shape == (6, 16, 32)
+    assert first.neighbours.shape == (6, 2) and 'ddim 2 steps' in first.sample_protocol
+    again = model.predict(data['inputs'], copy.deepcopy(data['data_samples']))[0]
+    assert torch.equal(again.gen_imgs, first.gen_imgs)
+    model.sample_cfg['seed'] = 1
+    other = model.predict(data['inputs'], copy.deepcopy(data['data_samples']))[0]
+    assert not torch.equal(other.gen_imgs, first.gen_imgs)
+    # the real views are the data preprocessor's images back in uint8
+    real = ((data['inputs']['imgs'][0] + 1) / 2 * 255).round().clamp(0, 255)
+    assert torch.equal(first.real_imgs, real.to(torch.uint8))
+
+
+def test_camera_gen_benchmark_scores_and_times(caption_world, trained, tmp_path):
+    """The benchmark's tools/test.py rows (trained and --random-init, CameraGenMetric on
+    sampled val frames) and its timing table, on one keyframe with 2 steps."""
+    import json
+    work = tmp_path / 'bench'
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/camera_gen_benchmark.py', '--data-root',
+         str(caption_world.root), '--vae', str(trained / 'vae' / 'epoch_1.pth'),
+         '--generator', str(trained / 'gen' / 'epoch_1.pth'), '--work-dir', str(work),
+         '--limit', '1', '--steps', '2', '--time-schedulers', 'ddim', 'unipc',
+         '--time-steps', '2', '--repeats', '1'],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((work / 'results.json').read_text())
+    for tag in ('trained', 'untrained'):
+        s = res[tag]
+        assert s['fid'] >= -1e-6 and 0 <= s['depth_abs_rel_real'] < 10, s
+        assert s['mv_real'] >= 0 and 'mv_gen' in s
+    assert 'sha256' in res['protocol'] and '1 samples / 6 views at 256x128' in res['protocol']
+    assert res['trained']['fid'] != res['untrained']['fid']
+    for name in ('ddim', 'unipc'):
+        row = res['timing'][name]['2']
+        assert row['seconds'] > 0 and 0 < row['outside_fraction'] < 1, row
+    assert '| trained / untrained |' in proc.stdout and '| ddim | 2 |' in proc.stdout
 
 
 def test_generator_config_errors_are_one_line(caption_world, tmp_path):

@@ -57,7 +57,7 @@ def parse_args(argv=None):
     p.add_argument('--open3d', action='store_true', help='render the 3D view with open3d')
     cam = p.add_argument_group('camera')
     cam.add_argument('--num-samples', type=int, default=1)
-    cam.add_argument('--scheduler', choices=sorted(SCHEDULERS), default='ddim')
+    cam.add_argument('--scheduler', choices=SCHEDULER_NAMES, default='ddim')
     cam.add_argument('--steps', type=int, default=25, help='denoising steps')
     cam.add_argument('--guidance', type=float, default=1.0, help='joint CFG scale (1: off)')
     cam.add_argument('--condition-scale', action='append', default=[], metavar='COND=SCALE',
@@ -65,8 +65,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-SCHEDULERS = {'ddim': 'DDIMScheduler', 'dpm': 'DPMSolverMultistepScheduler',
-              'euler': 'EulerDiscreteScheduler', 'unipc': 'UniPCMultistepScheduler'}
+SCHEDULER_NAMES = ('ddim', 'dpm', 'euler', 'unipc')     # holodrive.pipelines.SCHEDULERS
 
 
 def load_generator(args, model_type='LiDARGenerator', folder='lidar'):
@@ -181,12 +180,11 @@ def layout_from_json(model, path):
 
 def generate_camera(args):
     """``--modality camera`` (module docstring)."""
-    import diffusers
     import torch
     from tqdm import tqdm
 
     from holodrive.models.camera_gen import CONDITIONS, neighbour_views
-    from holodrive.pipelines import MultiViewDrivePipeline
+    from holodrive.pipelines import MultiViewDrivePipeline, make_scheduler
     from holodrive.visualization.camera_gen_views import write_camera_outputs
     if args.layout_json:
         raise ConfigError('--modality camera --layout-json is not supported yet: pass '
@@ -201,9 +199,8 @@ def generate_camera(args):
     model, cfg = load_generator(args, 'MultiViewDiffusion', 'camera')
     data, info_rec, name = sample_batch(model, cfg, args)
     inp, meta = data['inputs'], data['data_samples'][0].metainfo
-    sched_cls = getattr(diffusers, SCHEDULERS[args.scheduler])
     pipe = MultiViewDrivePipeline.from_model(
-        model, scheduler=sched_cls.from_config(model.scheduler.config))
+        model, scheduler=make_scheduler(args.scheduler, model.scheduler.config))
     kw = dict(cam2img=inp['cam2img'], cam2lidar=inp['cam2lidar'],
               img_aug_matrix=inp['img_aug_matrix'], layout_images=inp['layout_images'],
               captions=[meta.get('caption', '')],

@@ -22,6 +22,18 @@ import torch
 from diffusers import DiffusionPipeline
 
 CONDITIONS = ('text', 'boxes', 'map', 'camera')
+# the sampler names of tools/generate.py, tools/test.py configs and the benchmark
+SCHEDULERS = {'ddim': 'DDIMScheduler', 'dpm': 'DPMSolverMultistepScheduler',
+              'euler': 'EulerDiscreteScheduler', 'unipc': 'UniPCMultistepScheduler'}
+
+
+def make_scheduler(name: str, train_config):
+    """The diffusers scheduler ``name`` (``SCHEDULERS``) on a training noise schedule
+    (a scheduler ``config``); DPM-Solver++ multistep is diffusers' default ``dpmsolver++``."""
+    import diffusers
+    if name not in SCHEDULERS:
+        raise ValueError(f'scheduler {name!r}: use one of {sorted(SCHEDULERS)}')
+    return getattr(diffusers, SCHEDULERS[name]).from_config(train_config)
 
 
 class MultiViewDrivePipeline(DiffusionPipeline):

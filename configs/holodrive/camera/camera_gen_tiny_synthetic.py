@@ -77,13 +77,23 @@ generate_pipeline = [dict(t, test_mode=True) if t['type'] == 'MultiViewImageAug'
     dict(type='PackSceneInputs', keys=['img', 'layout_images'])]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline,
                                                    modality=input_modality))
-# validation needs sampling (FID etc.): run tools/test.py / the benchmark, not during training
+# tools/test.py: sample every val keyframe and score it (CameraGenMetric: FID / KID with the
+# seeded InceptionV3 file, multi-view consistency, depth AbsRel); no validation while training
+test_pipeline = [dict(t, test_mode=True) if t['type'] == 'MultiViewImageAug' else t
+                 for t in train_pipeline][:-1] + [
+    dict(type='PackSceneInputs', keys=['img', 'layout_images', f'depth_s{latent_factor}',
+                                       f'depth_valid_s{latent_factor}'])]
+test_dataloader = dict(batch_size=1, num_workers=1, persistent_workers=False,
+                       dataset=dict(pipeline=test_pipeline, modality=input_modality))
+test_evaluator = dict(_delete_=True, type='CameraGenMetric', split='val',
+                      crop='resize 0.8 + bottom crop of the 320x180 views')
+test_cfg = dict()
 val_dataloader = None
 val_evaluator = None
 val_cfg = None
-test_dataloader = None
-test_evaluator = None
-test_cfg = None
+model.update(depth_bins=depth_bins,
+             sample_cfg=dict(scheduler='dpm', steps=10, guidance_scale=1.0, seed=0,
+                             depth_timestep=100))
 
 max_epochs = 3
 lr = 5e-4

@@ -10,10 +10,17 @@ Loss: ``|| prediction - target ||^2`` (target ``eps`` or ``v = sqrt(a_t) eps - s
 by ``scheduler.prediction_type``) + ``DepthLoss`` on the depth logits at the latent stride
 (LiDAR depth bins of ``ProjectLidarDepth``). Classifier-free guidance dropout: each condition of
 ``condition_dropout`` (``text``, ``boxes``, ``map``, ``camera``) is dropped per sample with its
-probability (empty caption, zeroed layout channels, zero camera vector). Sampling lives in
-:class:`holodrive.pipelines.MultiViewDrivePipeline`. Docs: ``docs/camera_gen.md``.
+probability (empty caption, zeroed layout channels, zero camera vector).
+
+``predict()`` (``tools/test.py``, the ``CameraGenMetric``) samples every keyframe with
+:class:`holodrive.pipelines.MultiViewDrivePipeline` and ``sample_cfg`` (scheduler name, steps,
+guidance, per-condition scales, seed; the initial noise of a keyframe is seeded by ``seed`` and
+its token, so a score does not depend on the batch order), and runs the depth branch once more
+on the real latents noised to ``depth_timestep`` (the depth of real views). Docs:
+``docs/camera_gen.md``.
 """
-from typing import Dict, Optional
+import hashlib
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +33,8 @@ from .multiview_unet import neighbour_views
 from .text_encoder import caption_texts
 
 CONDITIONS = ('text', 'boxes', 'map', 'camera')
+SAMPLE_DEFAULTS = dict(scheduler='dpm', steps=20, guidance_scale=1.0, condition_scales={},
+                       seed=0, depth_timestep=100)
 
 
 @MODELS.register_module()
@@ -45,13 +54,19 @@ class MultiViewDiffusion(BaseModel):
         scheduler: ``diffusers.DDPMScheduler`` keyword arguments.
         condition_dropout: ``{condition: probability}`` for ``CONDITIONS``.
         depth_loss: ``DepthLoss`` config (``stride`` = the latent factor), or None.
+        depth_bins: ``(start, stop, step)`` metres of the depth branch's bins (the
+            ``ProjectLidarDepth`` setting), for the expected depth of ``predict()``.
+        sample_cfg: ``predict()`` sampling, keys of ``SAMPLE_DEFAULTS``: ``scheduler``
+            (ddim, dpm, euler, unipc), ``steps``, ``guidance_scale``, ``condition_scales``,
+            ``seed``, ``depth_timestep`` (the noise level of the real-latent depth pass).
     """
 
     def __init__(self, vae: dict, denoiser: dict, vae_checkpoint: Optional[str] = None,
                  layout_adapter: Optional[dict] = None, num_map_channels: int = 0,
                  text_encoder: Optional[dict] = None, scheduler: Optional[dict] = None,
                  condition_dropout: Optional[Dict[str, float]] = None,
-                 depth_loss: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
+                 depth_loss: Optional[dict] = None, depth_bins: Optional[Sequence[float]] = None,
+                 sample_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from diffusers import DDPMScheduler
@@ -93,6 +108,12 @@ class MultiViewDiffusion(BaseModel):
         self.depth_loss = MODELS.build(depth_loss) if depth_loss is not None else None
         if self.depth_loss is not None and self.denoiser.depth_net is None:
             raise CameraGenConfigError('model.depth_loss needs model.denoiser.depth_net')
+        self.depth_bins = None if depth_bins is None else tuple(float(v) for v in depth_bins)
+        unknown = set(sample_cfg or {}) - set(SAMPLE_DEFAULTS)
+        if unknown:
+            raise CameraGenConfigError(f'model.sample_cfg: unknown key(s) {sorted(unknown)}; '
+                                       f'use {sorted(SAMPLE_DEFAULTS)}')
+        self.sample_cfg = dict(SAMPLE_DEFAULTS, **(sample_cfg or {}))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -146,8 +167,7 @@ class MultiViewDiffusion(BaseModel):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
-            raise NotImplementedError('MultiViewDiffusion.predict: sample with '
-                                      'holodrive.pipelines.MultiViewDrivePipeline')
+            return self.predict(inputs, data_samples)
         return self.loss(inputs, data_samples)
 
     def loss(self, inputs: dict, data_samples=None) -> Dict[str, torch.Tensor]:
@@ -170,3 +190,95 @@ class MultiViewDiffusion(BaseModel):
         if self.depth_loss is not None:
             losses['loss_depth'] = self.depth_loss.from_inputs(depth_logits, inputs)
         return losses
+
+    # ------------------------------------------------------------------ sampling
+    def _expected_depth(self, depth_logits: torch.Tensor) -> torch.Tensor:
+        """``(B, V, D, h, w)`` logits -> ``(B, V, h, w)`` metres (bin centres)."""
+        from holodrive.models.view_transforms import expected_depth
+        start, stop, step = self.depth_bins
+        centres = torch.arange(start, stop - 1e-6, step) + step / 2
+        if len(centres) != depth_logits.shape[2]:
+            raise CameraGenConfigError(
+                f'model.depth_bins {self.depth_bins} give {len(centres)} bins, the depth '
+                f'branch predicts {depth_logits.shape[2]}: use the ProjectLidarDepth setting')
+        return expected_depth(depth_logits.float().softmax(2), centres)
+
+    def _initial_noise(self, data_samples, shape, device) -> torch.Tensor:
+        """``(B, V, C, h, w)`` noise, each keyframe's from ``seed`` + its token."""
+        noise = []
+        for b in range(shape[0]):
+            meta = data_samples[b].metainfo if data_samples is not None else {}
+            key = str(meta.get('token', meta.get('sample_idx', b)))
+            offset = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+            gen = torch.Generator().manual_seed(int(self.sample_cfg['seed']) + offset)
+            noise.append(torch.randn(shape[1:], generator=gen))
+        return torch.stack(noise).to(device)
+
+    @torch.no_grad()
+    def predict(self, inputs: dict, data_samples=None) -> list:
+        """Sample every keyframe of the batch (``sample_cfg``); each data sample gets
+        ``gen_imgs`` / ``real_imgs`` uint8 ``(V, 3, H, W)``, ``cam2img_aug`` ``(V, 3, 3)``
+        (intrinsics after the image augmentation), ``views_cam2lidar`` ``(V, 4, 4)``
+        (``cam2lidar`` is taken by the metainfo), ``neighbours`` ``(V, 2)``, ``sample_protocol`` (str) and, with a depth branch,
+        ``gen_depth`` (last sampling step) / ``real_depth`` (real latents at
+        ``depth_timestep``) ``(V, h, w)`` metres, with ``gt_depth`` ``(V, h, w)`` (LiDAR,
+        0 = none; times ``depth_valid_s{stride}`` when packed) when the pipeline packs
+        ``depth_s{stride}``."""
+        from holodrive.pipelines import MultiViewDrivePipeline, make_scheduler
+        from .autoencoder import _new_sample
+        cfg = self.sample_cfg
+        imgs = inputs.get('imgs')
+        if imgs is None:
+            raise ValueError('MultiViewDiffusion.predict needs inputs["imgs"] (the real views '
+                             'the scores compare with): pack "img"')
+        b, v = imgs.shape[:2]
+        pipe = MultiViewDrivePipeline.from_model(
+            self, scheduler=make_scheduler(cfg['scheduler'], self.scheduler.config))
+        kw = self.conditions(inputs, data_samples)
+        factor = self.vae.factor
+        shape = (b, v, self.denoiser.in_channels, imgs.shape[-2] // factor,
+                 imgs.shape[-1] // factor)
+        captions = [s.metainfo.get('caption') or '' for s in data_samples] \
+            if data_samples is not None else None
+        out = pipe(cam2img=inputs['cam2img'], cam2lidar=inputs['cam2lidar'],
+                   img_aug_matrix=inputs.get('img_aug_matrix'),
+                   layout_images=inputs.get('layout_images'), captions=captions,
+                   neighbours=kw.get('neighbours'), image_size=imgs.shape[-2:],
+                   num_inference_steps=int(cfg['steps']),
+                   guidance_scale=float(cfg['guidance_scale']),
+                   condition_scales=dict(cfg['condition_scales']),
+                   latents=self._initial_noise(data_samples, shape, imgs.device))
+        gen_depth = real_depth = None
+        if out['depth_logits'] is not None and self.depth_bins is not None:
+            gen_depth = self._expected_depth(out['depth_logits'])
+            x0 = self.vae.encode(imgs, sample=False)
+            t = torch.full((b,), int(cfg['depth_timestep']), device=imgs.device)
+            x_t = self.scheduler.add_noise(x0, self._initial_noise(data_samples, x0.shape,
+                                                                   x0.device), t)
+            real_depth = self._expected_depth(self.denoiser(x_t, t, **kw)[1])
+        k = torch.eye(4, device=imgs.device).expand(b, v, 4, 4)
+        if inputs.get('img_aug_matrix') is not None:
+            k = inputs['img_aug_matrix'].float()
+        k = (k @ inputs['cam2img'].float())[..., :3, :3]
+        gt = inputs.get(f'depth_s{factor}')
+        if gt is not None and inputs.get(f'depth_valid_s{factor}') is not None:
+            gt = gt * inputs[f'depth_valid_s{factor}']            # inside the bins' range
+        protocol = (f'{cfg["scheduler"]} {cfg["steps"]} steps, guidance '
+                    f'{cfg["guidance_scale"]}, condition scales {dict(cfg["condition_scales"])}'
+                    f', seed {cfg["seed"]} + token; real-view depth at t={cfg["depth_timestep"]}')
+        samples = data_samples if data_samples is not None else [_new_sample() for _ in
+                                                                   range(b)]
+        for i, sample in enumerate(samples):
+            sample.gen_imgs = (out['images'][i] * 255).round().to(torch.uint8).cpu()
+            sample.real_imgs = (((imgs[i].float() + 1) / 2).clamp(0, 1) * 255).round().to(
+                torch.uint8).cpu()
+            sample.cam2img_aug = k[i].cpu()
+            sample.views_cam2lidar = inputs['cam2lidar'][i].float().cpu()
+            if kw.get('neighbours') is not None:
+                sample.neighbours = kw['neighbours'][i].cpu()
+            sample.sample_protocol = protocol
+            if gen_depth is not None:
+                sample.gen_depth, sample.real_depth = gen_depth[i].cpu(), real_depth[i].cpu()
+                if gt is not None:
+                    sample.gt_depth = gt[i].float().cpu()
+        return samples

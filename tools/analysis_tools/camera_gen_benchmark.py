@@ -1,0 +1,176 @@
+"""Camera generation benchmark: quality on the val split and sampling cost per frame.
+
+    python tools/analysis_tools/camera_gen_benchmark.py --data-root DIR \
+        --vae WORK_VAE/epoch_4.pth --generator WORK_GEN/epoch_3.pth \
+        [--work-dir work_dirs/camera_gen_bench] [--limit N] [--steps 10] \
+        [--time-schedulers ddim dpm euler unipc] [--time-steps 10 25] [--skip-quality]
+
+The checkpoints come from ``tools/train.py`` with the tiny configs (docs/camera_gen.md).
+
+1. Quality (``tools/test.py`` with configs/holodrive/camera/camera_gen_tiny_synthetic.py:
+   ``CameraGenMetric``), trained vs untrained denoiser (``--random-init`` with the same trained
+   VAE), and their ratios: FID / KID (the seeded InceptionV3 file, sha256 in the protocol
+   line), multi-view consistency (epipolar-consistent SIFT matches per neighbour pair,
+   generated / real) and the depth branch's AbsRel against LiDAR.
+2. Sampling one frame (six views) of the first val keyframe per scheduler and step count
+   (``MultiViewDrivePipeline``, the config's guidance): wall seconds (median of
+   ``--repeats``), the fraction spent outside the denoiser (caption encoder, layout adapter,
+   scheduler steps, VAE decode), and the peak resident-memory growth (``PeakRSS``), on this
+   machine's CPU with its current thread count.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from bench_utils import ROOT, PeakRSS, log, parse_test_output, run_tool, set_log_name  # noqa: E402,E501
+
+GENERATOR = osp.join(ROOT, 'configs/holodrive/camera/camera_gen_tiny_synthetic.py')
+KEYS = ('fid', 'kid_mean', 'mv_gen', 'mv_real', 'mv_ratio', 'depth_abs_rel_real',
+        'depth_abs_rel_gen')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--data-root', required=True)
+    p.add_argument('--vae', required=True, help='tiny VAE checkpoint (the untrained row uses it)')
+    p.add_argument('--generator', required=True, help='tiny denoiser checkpoint')
+    p.add_argument('--work-dir', default='work_dirs/camera_gen_bench')
+    p.add_argument('--limit', type=int, help='only the first N val keyframes (smoke runs)')
+    p.add_argument('--steps', type=int, help='sampling steps of table 1 (default: the config\'s)')
+    p.add_argument('--time-schedulers', nargs='+', default=['ddim', 'dpm', 'euler', 'unipc'])
+    p.add_argument('--time-steps', nargs='+', type=int, default=[10, 25])
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--skip-quality', action='store_true', help='table 2 only')
+    p.add_argument('--reuse', action='store_true',
+                   help='reuse the scores of table 1 logged by an earlier run in --work-dir')
+    return p.parse_args(argv)
+
+
+def quality(args, tag, ckpt):
+    opts = [f'data_root={args.data_root}/', f'model.vae_checkpoint={args.vae}']
+    if args.limit:
+        opts.append(f'test_dataloader.dataset.indices={args.limit}')
+    if args.steps:
+        opts.append(f'model.sample_cfg.steps={args.steps}')
+    argv = [GENERATOR] + ([ckpt] if ckpt else ['--random-init']) + [
+        '--work-dir', osp.join(args.work_dir, tag), '--cfg-options', *opts]
+    log_path = osp.join(args.work_dir, tag, 'test.log')
+    if args.reuse and osp.isfile(log_path):
+        with open(log_path) as f:
+            text = f.read()
+        log(f'{tag}: reusing {log_path}')
+    else:
+        text = run_tool('test', argv, log_path, in_process=True)
+    scores = {k.rsplit('/', 1)[-1]: v for k, v in parse_test_output(text).items()}
+    protocol = [line.split('CameraGenMetric protocol: ', 1)[1] for line in text.splitlines()
+                if 'CameraGenMetric protocol: ' in line]
+    log(f'{tag}: ' + ', '.join(f'{k} {scores[k]:.4g}' for k in KEYS if k in scores))
+    return scores, protocol[-1] if protocol else ''
+
+
+def timing(args):
+    """``{scheduler: {steps: dict(seconds, outside_fraction, peak_rss_mib)}}``."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from holodrive.engine.cli import prepare_config
+    from holodrive.models.camera_gen import neighbour_views
+    from holodrive.pipelines import MultiViewDrivePipeline, make_scheduler
+    from holodrive.registry import DATASETS, MODELS
+    init_default_scope('holodrive')
+    cfg = prepare_config(GENERATOR, cfg_options={'data_root': f'{args.data_root}/'},
+                         check_paths=False)
+    cfg.model.vae_checkpoint = None
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.generator, map_location='cpu', logger='silent')
+    model.eval()
+    data = model.data_preprocessor(pseudo_collate([DATASETS.build(
+        cfg.test_dataloader.dataset)[0]]), training=False)
+    inp = data['inputs']
+    kw = dict(cam2img=inp['cam2img'], cam2lidar=inp['cam2lidar'],
+              img_aug_matrix=inp['img_aug_matrix'], layout_images=inp['layout_images'],
+              captions=[data['data_samples'][0].metainfo.get('caption', '')],
+              neighbours=neighbour_views(inp['camera_ring'], inp['camera_adjacency']),
+              guidance_scale=float(model.sample_cfg['guidance_scale']))
+    spent = [0.0]
+
+    def pre(*_):
+        spent.append(time.perf_counter())
+
+    def post(*_):
+        spent[0] += time.perf_counter() - spent.pop()
+    hooks = [model.denoiser.register_forward_pre_hook(pre),
+             model.denoiser.register_forward_hook(post)]
+    table = {}
+    for name in args.time_schedulers:
+        for steps in args.time_steps:
+            pipe = MultiViewDrivePipeline.from_model(
+                model, scheduler=make_scheduler(name, model.scheduler.config))
+            runs = []
+            for _ in range(args.repeats):
+                spent[0] = 0.0
+                with PeakRSS() as mem, torch.no_grad():
+                    t0 = time.perf_counter()
+                    pipe(num_inference_steps=steps, generator=torch.Generator().manual_seed(0),
+                         **kw)
+                    wall = time.perf_counter() - t0
+                runs.append((wall, 1 - spent[0] / wall, mem.growth / 2 ** 20))
+            row = dict(seconds=statistics.median(r[0] for r in runs),
+                       outside_fraction=statistics.median(r[1] for r in runs),
+                       peak_rss_mib=max(r[2] for r in runs))
+            table.setdefault(name, {})[steps] = row
+            log(f'timing {name} {steps} steps: {row["seconds"]:.2f} s/frame, '
+                f'{100 * row["outside_fraction"]:.1f} % outside the denoiser, peak RSS '
+                f'+{row["peak_rss_mib"]:.0f} MiB')
+    for h in hooks:
+        h.remove()
+    return table
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_log_name('camera_gen_bench')
+    import torch
+    os.makedirs(args.work_dir, exist_ok=True)
+    res = dict(threads=torch.get_num_threads())
+    if not args.skip_quality:
+        trained, protocol = quality(args, 'trained', args.generator)
+        untrained, _ = quality(args, 'untrained', None)
+        res.update(trained=trained, untrained=untrained, protocol=protocol)
+    res['timing'] = timing(args)
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+    if not args.skip_quality:
+        print(f'\nprotocol: {res["protocol"]}\n')
+        print('| val split | FID | KID | multi-view gen / real | depth AbsRel real / gen |')
+        print('|---|---|---|---|---|')
+        for tag in ('trained', 'untrained'):
+            s = res[tag]
+            print(f'| {tag} | {s["fid"]:.4g} | {s["kid_mean"]:.4g} | {s.get("mv_gen", 0):.2f} / '
+                  f'{s.get("mv_real", 0):.2f} | {s.get("depth_abs_rel_real", float("nan")):.3f} '
+                  f'/ {s.get("depth_abs_rel_gen", float("nan")):.3f} |')
+        t, u = res['trained'], res['untrained']
+        print(f'| trained / untrained | {t["fid"] / max(u["fid"], 1e-12):.3f} | '
+              f'{t["kid_mean"] / max(u["kid_mean"], 1e-12):.3f} | '
+              f'{t.get("mv_ratio", 0):.3f} vs {u.get("mv_ratio", 0):.3f} (gen / real) | |')
+    print(f'\n| scheduler | steps | s / frame ({res["threads"]} threads) | outside the '
+          'denoiser | peak RSS growth |')
+    print('|---|---|---|---|---|')
+    for name, rows in res['timing'].items():
+        for steps, row in rows.items():
+            print(f'| {name} | {steps} | {row["seconds"]:.2f} | '
+                  f'{100 * row["outside_fraction"]:.1f} % | {row["peak_rss_mib"]:.0f} MiB |')
+    log(f'results: {osp.join(args.work_dir, "results.json")}')
+
+
+if __name__ == '__main__':
+    main()
