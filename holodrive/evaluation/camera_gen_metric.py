@@ -17,7 +17,14 @@ Each data sample carries what ``MultiViewDiffusion.predict`` sets: ``gen_imgs`` 
 - ``depth_abs_rel_real`` / ``depth_abs_rel_gen`` (+ ``_rmse``, ``_delta1``): the depth
   branch's expected depth against the LiDAR depth at the latent stride, on the real views'
   latents and at the last sampling step of the generated ones.
+
+With ``save_dir``, every sample's views are also written to ``save_dir/TOKEN.npz``
+(``gen`` / ``real`` uint8 ``(V, 3, H, W)`` RGB, ``img_aug_matrix`` ``(V, 4, 4)``,
+``camera_names`` ``(V,)``; no pickled objects), which the layout-fidelity step of
+``tools/analysis_tools/camera_gen_benchmark.py`` puts back into a copy of the world for the
+camera detector.
 """
+import os
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -60,6 +67,8 @@ class CameraGenMetric(BaseMetric):
         kid_subset_size: views per KID subset (at most the number of views).
         kid_subsets: number of KID subsets.
         epipolar_px, sift_ratio, upscale: ``EpipolarMatcher`` settings.
+        save_dir: write each sample's generated and real views there (module docstring),
+            or None.
     """
 
     default_prefix = 'camera_gen'
@@ -67,7 +76,8 @@ class CameraGenMetric(BaseMetric):
     def __init__(self, feature_weights: Optional[str] = None, split: str = 'val',
                  crop: str = '', kid_subset_size: int = 100, kid_subsets: int = 100,
                  epipolar_px: float = 2.0, sift_ratio: float = 0.75, upscale: int = 2,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+                 save_dir: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         from .inception import FIDInceptionV3, seeded_inception_file, sha256_file
         from .multiview_consistency import EpipolarMatcher
@@ -82,6 +92,23 @@ class CameraGenMetric(BaseMetric):
         self.split, self.crop = split, crop
         self.kid_subset_size, self.kid_subsets = int(kid_subset_size), int(kid_subsets)
         self.matcher = EpipolarMatcher(epipolar_px, sift_ratio, upscale)
+        self.save_dir = save_dir
+
+    def _save(self, sample, gen: torch.Tensor, real: torch.Tensor) -> None:
+        meta = sample.get('metainfo', sample) if isinstance(sample, dict) else sample.metainfo
+        names, aug = meta.get('camera_names'), meta.get('img_aug_matrix')
+        token = meta.get('token')
+        if token is None or names is None or aug is None:
+            raise KeyError('CameraGenMetric(save_dir=...): the data sample needs the metainfo '
+                           'keys token, camera_names and img_aug_matrix (PackSceneInputs packs '
+                           'them)')
+        os.makedirs(self.save_dir, exist_ok=True)
+        path = osp.join(self.save_dir, f'{token}.npz')
+        tmp = path[:-4] + '.tmp.npz'
+        np.savez_compressed(tmp, gen=gen.numpy(), real=real.numpy(),
+                            img_aug_matrix=np.asarray(aug, np.float64),
+                            camera_names=np.asarray(list(names), dtype=str))
+        os.replace(tmp, path)
 
     # ------------------------------------------------------------------ per batch
     def _consistency(self, imgs: torch.Tensor, k: np.ndarray, poses: np.ndarray,
@@ -102,6 +129,8 @@ class CameraGenMetric(BaseMetric):
             if gen.shape != real.shape or gen.dtype != torch.uint8:
                 raise ValueError(f'CameraGenMetric: gen_imgs {tuple(gen.shape)} {gen.dtype} '
                                  f'and real_imgs {tuple(real.shape)} must be equal uint8 shapes')
+            if self.save_dir:
+                self._save(sample, gen, real)
             with torch.no_grad():
                 feats = self.net(torch.cat([gen, real])).numpy().astype(np.float64)
             rec = dict(gen_feats=feats[:len(gen)], real_feats=feats[len(gen):],

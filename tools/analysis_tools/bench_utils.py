@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks in ``tools/analysis_tools/`` (train / test through the
 tools in a subprocess, parse their output, count backbone MACs, time callables interleaved,
-build a detector from a config, measure the peak resident memory of a block)."""
+build a detector from a config, mirror a world with some sensor folders replaced, measure
+the peak resident memory of a block)."""
 import contextlib
 import io
 import json
@@ -90,6 +91,12 @@ def parse_test_output(text):
     return {f'coco/{k}': float(v) for k, v in pairs}
 
 
+def class_ap(metrics, name='car'):
+    """Mean AP of class ``name`` over the devkit's distance thresholds (None if absent)."""
+    vals = [v for k, v in metrics.items() if k.rsplit('/', 1)[-1].startswith(f'{name}_AP_dist_')]
+    return sum(vals) / len(vals) if vals else None
+
+
 def backbone_macs(backbone_cfg, shape=None):
     """``dict(side, paper, as_built[, as_built_at_shape])``: MACs of a backbone dict on the meta
     device, paper convention and as built at batch 1, square top resolution ``side``; as built
@@ -140,6 +147,25 @@ def build_detector(config, root, ckpt=None):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             load_checkpoint(model, ckpt, map_location='cpu')
     return model.eval(), cfg
+
+
+def mirror_world(src, dst, own=()):
+    """``dst``: symlinks to everything of the world ``src`` except ``samples/NAME`` for the
+    names in ``own`` (e.g. ``LIDAR_TOP``, ``CAM_FRONT``), which are made empty directories for
+    the caller to fill with generated files of the same names. Returns ``dst``."""
+    os.makedirs(osp.join(dst, 'samples'), exist_ok=True)
+    for name in os.listdir(src):
+        if name != 'samples' and not osp.lexists(osp.join(dst, name)):
+            os.symlink(osp.abspath(osp.join(src, name)), osp.join(dst, name))
+    for name in os.listdir(osp.join(src, 'samples')):
+        target = osp.join(dst, 'samples', name)
+        if name in own:
+            if osp.islink(target):
+                os.unlink(target)
+            os.makedirs(target, exist_ok=True)
+        elif not osp.lexists(target):
+            os.symlink(osp.abspath(osp.join(src, 'samples', name)), target)
+    return dst
 
 
 class PeakRSS:

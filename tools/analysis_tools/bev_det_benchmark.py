@@ -42,7 +42,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_utils import (PeakRSS, build_detector, elapsed_s,  # noqa: E402
+from bench_utils import (PeakRSS, build_detector, class_ap, elapsed_s,  # noqa: E402
                          interleaved_seconds, log, parse_test_output, run_tool, set_log_name)
 
 set_log_name('bev_det_benchmark')
@@ -115,12 +115,6 @@ def epoch_overrides(cfg, epochs):
             if sched.get('T_max') == old:
                 opts.append(f'param_scheduler.{i}.T_max={epochs}')
     return opts
-
-
-def class_ap(metrics, name='car'):
-    """Mean AP of class ``name`` over the devkit's distance thresholds (None if absent)."""
-    vals = [v for k, v in metrics.items() if k.rsplit('/', 1)[-1].startswith(f'{name}_AP_dist_')]
-    return sum(vals) / len(vals) if vals else None
 
 
 def headline(metrics):

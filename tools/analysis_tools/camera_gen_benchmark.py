@@ -3,7 +3,8 @@
     python tools/analysis_tools/camera_gen_benchmark.py --data-root DIR \
         --vae WORK_VAE/epoch_4.pth --generator WORK_GEN/epoch_3.pth \
         [--work-dir work_dirs/camera_gen_bench] [--limit N] [--steps 10] \
-        [--time-schedulers ddim dpm euler unipc] [--time-steps 10 25] [--skip-quality]
+        [--time-schedulers ddim dpm euler unipc] [--time-steps 10 25] [--skip-quality] \
+        [--detector WORK_DET/epoch_12.pth [--detector-config CONFIG]]
 
 The checkpoints come from ``tools/train.py`` with the tiny configs (docs/camera_gen.md).
 
@@ -12,7 +13,15 @@ The checkpoints come from ``tools/train.py`` with the tiny configs (docs/camera_
    VAE), and their ratios: FID / KID (the seeded InceptionV3 file, sha256 in the protocol
    line), multi-view consistency (epipolar-consistent SIFT matches per neighbour pair,
    generated / real) and the depth branch's AbsRel against LiDAR.
-2. Sampling one frame (six views) of the first val keyframe per scheduler and step count
+2. Layout fidelity (with ``--detector``): the trained row's test run also saves every val
+   keyframe's generated and real views (``CameraGenMetric(save_dir=...)``); each set is warped
+   back into the original image frame (inverse ``img_aug_matrix``, the cropped-off border
+   mid-grey) and written over the val keyframe images of a copy of the world (symlinks for
+   the rest), where the camera 3D detector (default the tiny PIIP BEVDet of
+   configs/bev_det/) is scored by ``tools/test.py`` (devkit): mAP, NDS, car AP (mean over the
+   4 distance thresholds) on generated vs real views of the same samples, and their ratio.
+   The real views make the same round trip, so only the content differs.
+3. Sampling one frame (six views) of the first val keyframe per scheduler and step count
    (``MultiViewDrivePipeline``, the config's guidance): wall seconds (median of
    ``--repeats``), the fraction spent outside the denoiser (caption encoder, layout adapter,
    scheduler steps, VAE decode), and the peak resident-memory growth (``PeakRSS``), on this
@@ -29,9 +38,11 @@ import time
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from bench_utils import ROOT, PeakRSS, log, parse_test_output, run_tool, set_log_name  # noqa: E402,E501
+from bench_utils import (ROOT, PeakRSS, class_ap, log, mirror_world,  # noqa: E402
+                         parse_test_output, run_tool, set_log_name)
 
 GENERATOR = osp.join(ROOT, 'configs/holodrive/camera/camera_gen_tiny_synthetic.py')
+DETECTOR = osp.join(ROOT, 'configs/bev_det/bev_det_piip_tiny_synthetic.py')
 KEYS = ('fid', 'kid_mean', 'mv_gen', 'mv_real', 'mv_ratio', 'depth_abs_rel_real',
         'depth_abs_rel_gen')
 
@@ -47,7 +58,9 @@ def parse_args(argv=None):
     p.add_argument('--time-schedulers', nargs='+', default=['ddim', 'dpm', 'euler', 'unipc'])
     p.add_argument('--time-steps', nargs='+', type=int, default=[10, 25])
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--skip-quality', action='store_true', help='table 2 only')
+    p.add_argument('--detector', help='camera detector checkpoint: layout fidelity (table 2)')
+    p.add_argument('--detector-config', default=DETECTOR)
+    p.add_argument('--skip-quality', action='store_true', help='the timing table only')
     p.add_argument('--reuse', action='store_true',
                    help='reuse the scores of table 1 logged by an earlier run in --work-dir')
     return p.parse_args(argv)
@@ -59,6 +72,8 @@ def quality(args, tag, ckpt):
         opts.append(f'test_dataloader.dataset.indices={args.limit}')
     if args.steps:
         opts.append(f'model.sample_cfg.steps={args.steps}')
+    if ckpt and args.detector:
+        opts.append(f'test_evaluator.save_dir={_views_dir(args)}')
     argv = [GENERATOR] + ([ckpt] if ckpt else ['--random-init']) + [
         '--work-dir', osp.join(args.work_dir, tag), '--cfg-options', *opts]
     log_path = osp.join(args.work_dir, tag, 'test.log')
@@ -73,6 +88,56 @@ def quality(args, tag, ckpt):
                 if 'CameraGenMetric protocol: ' in line]
     log(f'{tag}: ' + ', '.join(f'{k} {scores[k]:.4g}' for k in KEYS if k in scores))
     return scores, protocol[-1] if protocol else ''
+
+
+def _views_dir(args):
+    return osp.abspath(osp.join(args.work_dir, 'trained', 'views'))
+
+
+def views_world(args, kind):
+    """A copy of the world whose val keyframe images are the saved ``kind`` views (``gen`` or
+    ``real``), warped back into the original image frame; returns its root."""
+    import cv2
+    import mmengine
+    import numpy as np
+    recs = mmengine.load(osp.join(args.data_root, 'nuscenes_infos_val.pkl'))['data_list']
+    cams = sorted({cam for rec in recs for cam in rec['images']})
+    root = mirror_world(args.data_root, osp.join(args.work_dir, f'world_{kind}'), own=cams)
+    for rec in recs:
+        path = osp.join(_views_dir(args), f'{rec["token"]}.npz')
+        if not osp.isfile(path):
+            raise SystemExit(f'error: {path} is missing: the trained test run saves the views '
+                             'of every val keyframe (run --detector without --limit / --reuse)')
+        with np.load(path, allow_pickle=False) as saved:
+            views, augs, names = saved[kind], saved['img_aug_matrix'], list(saved['camera_names'])
+        for view, aug, cam in zip(views, augs, names):
+            info = rec['images'][cam]
+            bgr = cv2.cvtColor(np.ascontiguousarray(view.transpose(1, 2, 0)), cv2.COLOR_RGB2BGR)
+            # aug[:2, :3]: original pixel (u, v, 1) -> augmented pixel (no perspective part)
+            img = cv2.warpAffine(bgr, aug[:2, :3], (int(info['width']), int(info['height'])),
+                                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+            cv2.imwrite(osp.join(root, 'samples', cam, info['img_path']), img,
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+    log(f'world_{kind}: {len(recs)} val keyframes x {len(cams)} views written into {root}')
+    return root
+
+
+def fidelity(args):
+    """``{kind: dict(mAP, NDS, car_AP)}`` of the detector on the ``real`` / ``gen`` views."""
+    rows = {}
+    for kind in ('real', 'gen'):
+        root = views_world(args, kind)
+        work = osp.join(args.work_dir, f'detector_{kind}')
+        text = run_tool('test', [args.detector_config, args.detector, '--work-dir', work,
+                                 '--cfg-options', f'data_root={osp.abspath(root)}/'],
+                        osp.join(work, 'test.log'), in_process=True)
+        metrics = parse_test_output(text)
+        short = {k.rsplit('/', 1)[-1]: v for k, v in metrics.items()}
+        rows[kind] = dict(mAP=short.get('mAP'), NDS=short.get('NDS'), car_AP=class_ap(metrics))
+        shown = [f'{k} {v:.4f}' for k, v in rows[kind].items() if v is not None]
+        log(f'detector on {kind} views: ' + ', '.join(shown))
+    return rows
 
 
 def timing(args):
@@ -146,6 +211,11 @@ def main(argv=None):
         trained, protocol = quality(args, 'trained', args.generator)
         untrained, _ = quality(args, 'untrained', None)
         res.update(trained=trained, untrained=untrained, protocol=protocol)
+        if args.detector:
+            if args.limit:
+                raise SystemExit('error: --detector scores the whole val split (the devkit '
+                                 'needs every keyframe): drop --limit')
+            res['fidelity'] = fidelity(args)
     res['timing'] = timing(args)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)
@@ -162,6 +232,16 @@ def main(argv=None):
         print(f'| trained / untrained | {t["fid"] / max(u["fid"], 1e-12):.3f} | '
               f'{t["kid_mean"] / max(u["kid_mean"], 1e-12):.3f} | '
               f'{t.get("mv_ratio", 0):.3f} vs {u.get("mv_ratio", 0):.3f} (gen / real) | |')
+    if res.get('fidelity'):
+        real, gen = res['fidelity']['real'], res['fidelity']['gen']
+        print(f'\n| detector ({osp.basename(args.detector_config)}) on val | mAP | NDS | car AP |')
+        print('|---|---|---|---|')
+        for tag, row in (('real views', real), ('generated views', gen)):
+            print(f'| {tag} | ' + ' | '.join(f'{row[k]:.4f}' for k in ('mAP', 'NDS', 'car_AP'))
+                  + ' |')
+        print('| generated / real | ' + ' | '.join(
+            f'{gen[k] / real[k]:.3f}' if real[k] else 'n/a (real 0)'
+            for k in ('mAP', 'NDS', 'car_AP')) + ' |')
     print(f'\n| scheduler | steps | s / frame ({res["threads"]} threads) | outside the '
           'denoiser | peak RSS growth |')
     print('|---|---|---|---|---|')

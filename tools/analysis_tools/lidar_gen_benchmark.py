@@ -34,7 +34,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from bench_utils import ROOT, build_detector, log, parse_test_output, run_tool, set_log_name  # noqa: E402,E501
+from bench_utils import (ROOT, build_detector, log, mirror_world,  # noqa: E402
+                         parse_test_output, run_tool, set_log_name)
 
 TOKENIZER = osp.join(ROOT, 'configs/holodrive/lidar/lidar_tokenizer_tiny_synthetic.py')
 GENERATOR = osp.join(ROOT, 'configs/holodrive/lidar/lidar_generator_tiny_synthetic.py')
@@ -98,21 +99,6 @@ def lidar_scores(config, ckpt, args, tag, extra=()):
 
 
 # ----------------------------------------------------------------------------- fidelity
-def _mirror(src, dst, lidar_dir):
-    """``dst``: symlinks to everything of ``src`` except samples/LIDAR_TOP (``lidar_dir``)."""
-    os.makedirs(osp.join(dst, 'samples'), exist_ok=True)
-    for name in os.listdir(src):
-        if name != 'samples' and not osp.exists(osp.join(dst, name)):
-            os.symlink(osp.abspath(osp.join(src, name)), osp.join(dst, name))
-    for name in os.listdir(osp.join(src, 'samples')):
-        target = osp.join(dst, 'samples', name)
-        if name != 'LIDAR_TOP' and not osp.exists(target):
-            os.symlink(osp.abspath(osp.join(src, 'samples', name)), target)
-    link = osp.join(dst, 'samples', 'LIDAR_TOP')
-    if lidar_dir != link and not osp.exists(link):
-        os.symlink(osp.abspath(lidar_dir), link)
-
-
 def _write_sweepless_infos(src_root, dst_root, limit, split='val'):
     """``split``'s infos without the sweep history (and only the first ``limit`` keyframes),
     written as ``dst_root``'s val infos (what the test configs read)."""
@@ -142,8 +128,7 @@ def generated_world(args):
     from holodrive.registry import DATASETS, MODELS
     root = osp.join(args.work_dir, 'generated_world')
     lidar_dir = osp.join(root, 'samples', 'LIDAR_TOP')
-    os.makedirs(lidar_dir, exist_ok=True)
-    _mirror(args.data_root, root, lidar_dir)
+    mirror_world(args.data_root, root, own=('LIDAR_TOP',))
     recs = _write_sweepless_infos(args.data_root, root, args.limit, args.split)
     init_default_scope('holodrive')
     cfg = prepare_config(GENERATOR, cfg_options={'data_root': f'{args.data_root}/'},
@@ -176,7 +161,7 @@ def generated_world(args):
 
 def real_world(args):
     root = osp.join(args.work_dir, 'real_world')
-    _mirror(args.data_root, root, osp.join(args.data_root, 'samples', 'LIDAR_TOP'))
+    mirror_world(args.data_root, root)
     _write_sweepless_infos(args.data_root, root, args.limit, args.split)
     return root
 
