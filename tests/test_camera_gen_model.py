@@ -306,3 +306,61 @@ def test_full_config_loads_a_stable_diffusion_layout_directory(tmp_path):
     assert all(p.grad is None for p in model.text_encoder.parameters())     # frozen
     with pytest.raises(CameraGenConfigError, match='model.denoiser.pretrained.*does not exist'):
         MODELS.build(dict(m, denoiser=dict(m.denoiser, pretrained=str(tmp_path / 'none'))))
+
+
+def test_latent_cache_gives_the_encoders_posterior_and_the_same_loss(caption_world, trained,
+                                                                     tmp_path):
+    """tools/create_data.py latents writes the posterior of each train keyframe; training from
+    the cache draws the same latents (and loss) as encoding, and a wrong VAE, an augmentation
+    that differs or a missing cache is one clear error."""
+    import json
+
+    import numpy as np
+    from mmengine.runner import load_checkpoint
+
+    from holodrive.models.camera_gen import CameraGenConfigError
+    from holodrive.registry import MODELS
+    root, vae_ckpt = caption_world.root, trained / 'vae' / 'epoch_1.pth'
+    cache = tmp_path / 'latents'
+    proc = subprocess.run(
+        [sys.executable, 'tools/create_data.py', 'latents', '--config',
+         CAM + 'camera_gen_tiny_synthetic.py', '--vae-checkpoint', str(vae_ckpt), '--out-dir',
+         str(cache), '--cfg-options', f'data_root={root}/', 'train_dataloader.dataset.indices=2'],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'latents: 2 keyframes' in proc.stdout and 'latent_scale' in proc.stdout, proc.stdout
+    meta = json.loads((cache / 'meta.json').read_text())
+    assert meta['num_keyframes'] == 2 and meta['image_hw'] == [128, 256] and meta['std'] > 0
+
+    cfg = _cfg('camera_gen_tiny_synthetic.py', root, **{'train_dataloader.dataset.indices': 2})
+    cfg.model.vae_checkpoint = str(vae_ckpt)
+    plain = MODELS.build(cfg.model)
+    cached = MODELS.build(dict(cfg.model, latent_cache=str(cache)))
+    load_checkpoint(plain, str(trained / 'gen' / 'epoch_1.pth'), map_location='cpu',
+                    logger='silent')
+    cached.load_state_dict(plain.state_dict())
+    data = _batch(cfg, plain, idx=1)
+    inp, samples = data['inputs'], data['data_samples']
+    moments = cached.latent_cache.load(samples)
+    torch.testing.assert_close(plain.vae.from_moments(moments),
+                               plain.vae.encode(inp['imgs']), rtol=1e-4, atol=1e-4)
+    losses = []
+    for model in (plain, cached):
+        torch.manual_seed(0)
+        losses.append({k: float(v.detach()) for k, v in model.loss(inp, samples).items()})
+    assert losses[0].keys() == losses[1].keys()
+    for key in losses[0]:
+        assert abs(losses[0][key] - losses[1][key]) < 1e-4 * (1 + abs(losses[0][key])), key
+
+    other = tmp_path / 'other.pth'
+    other.write_bytes(vae_ckpt.read_bytes() + b'\0')
+    with pytest.raises(CameraGenConfigError, match='another VAE.*rewrite'):
+        MODELS.build(dict(cfg.model, vae_checkpoint=str(other), latent_cache=str(cache)))
+    with pytest.raises(CameraGenConfigError, match='meta.json not found.*create_data.py latents'):
+        MODELS.build(dict(cfg.model, latent_cache=str(tmp_path / 'missing')))
+    shifted = copy.deepcopy(samples)
+    aug = np.array(shifted[0].metainfo['img_aug_matrix'], dtype=np.float32)
+    aug[:, 0, 3] += 5.0
+    shifted[0].set_metainfo(dict(img_aug_matrix=aug))
+    with pytest.raises(CameraGenConfigError, match='augmented differently'):
+        cached.latent_cache.load(shifted)

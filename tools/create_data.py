@@ -10,6 +10,9 @@
     # caption corpus (captions_{train,val}.txt) and the tiny caption tokenizer of the camera
     # generator (caption_tokenizer/), from a world's info files
     python tools/create_data.py captions --root-path data/synthetic
+    # cached VAE latents of a split for the camera generator's training (camera_latents/SPLIT/)
+    python tools/create_data.py latents --config configs/holodrive/camera/camera_gen_tiny_synthetic.py \
+        --vae-checkpoint W/cvae/epoch_2.pth [--split train] [--cfg-options data_root=data/synthetic/]
     # driving-QA data (drive_qa/nuscenes_qa_*.json, drivelm_*.json, corpus_*.txt) from the infos
     python tools/create_data.py drive_qa --root-path data/synthetic [--questions-per-type 3]
 """
@@ -52,6 +55,14 @@ def parse_args(argv=None):
     cap = sub.add_parser('captions', help='caption corpus + tiny caption tokenizer of a world')
     cap.add_argument('--root-path', required=True, help='data root holding the info files')
     cap.add_argument('--vocab-size', type=int, default=1000)
+    lat = sub.add_parser('latents', help="cache the camera generator's VAE latents of a split")
+    lat.add_argument('--config', required=True, help='the camera generator config (its VAE, data)')
+    lat.add_argument('--vae-checkpoint', required=True, help='the trained VAE (tools/train.py)')
+    lat.add_argument('--split', default='train', choices=['train', 'val', 'test'])
+    lat.add_argument('--out-dir', default=None,
+                     help='default: DATA_ROOT/camera_latents/SPLIT (model.latent_cache)')
+    lat.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                     help='config overrides, e.g. data_root=DIR')
     qa = sub.add_parser('drive_qa', help='NuScenes-QA / DriveLM-style QA + text corpus of a world')
     qa.add_argument('--root-path', required=True, help='data root holding the info files')
     qa.add_argument('--splits', nargs='+', default=['train', 'val'])
@@ -74,6 +85,8 @@ def main(argv=None):
         return captions(args)
     if args.dataset == 'drive_qa':
         return drive_qa(args)
+    if args.dataset == 'latents':
+        return latents(args)
     from holodrive.datasets.nuscenes_converter import create_nuscenes_infos
 
     version = getattr(args, 'version', None)
@@ -126,6 +139,21 @@ def drive_qa(args):
             tok = train_drive_tokenizer((line.rstrip('\n') for line in f), out,
                                         vocab_size=args.vocab_size)
         print(f'tokenizer: {out} ({len(tok)} tokens)')
+
+
+def latents(args):
+    from holodrive.engine.cli import import_project, prepare_config
+    from holodrive.models.camera_gen.latent_cache import write_latent_cache
+    import_project()
+    cfg = prepare_config(args.config, cfg_options=args.cfg_options, check_paths=True)
+    if 'vae' not in cfg.model:
+        raise ConfigError(f'{args.config}: model.vae missing (use a camera generator config)')
+    meta = write_latent_cache(cfg, args.vae_checkpoint, split=args.split, out_dir=args.out_dir)
+    out = args.out_dir or f"{cfg.data_root.rstrip('/')}/camera_latents/{args.split}"
+    print(f"latents: {meta['num_keyframes']} keyframes -> {out} (image {meta['image_hw']}, "
+          f"VAE sha256 {meta['vae_sha256'][:12]})")
+    print(f"posterior means: mean {meta['mean']:.4f}, std {meta['std']:.4f} -> "
+          f"latent_shift {meta['mean']:.3f}, latent_scale {1 / max(meta['std'], 1e-8):.4f}")
 
 
 def gt_database(args):

@@ -16,7 +16,7 @@ protocol uses :func:`seeded_inception_file`: a fixed initialisation from ``torch
 sha256, which every score prints. Its features are those of a random network: scores compare
 models under the same file, they are not comparable with published FIDs.
 """
-import hashlib
+
 import os
 import os.path as osp
 from typing import Tuple
@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from holodrive.engine.cli import UserFileNotFoundError
+from holodrive.utils.io import sha256_file  # noqa: F401  (re-exported)
 
 FEATURE_DIM = 2048
 
@@ -200,14 +201,6 @@ class FIDInceptionV3(nn.Module):
                      'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c'):
             x = getattr(self, name)(x)
         return x.mean((2, 3))                                           # (N, 2048)
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def seeded_inception(seed: int = 0) -> FIDInceptionV3:

@@ -83,3 +83,13 @@ def clean_stale_tmp(folder: str, name: str = '*') -> list:
         except OSError:
             pass
     return removed
+
+
+def sha256_file(path: str) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,7 +1,7 @@
 """Camera generation benchmark: quality on the val split and sampling cost per frame.
 
     python tools/analysis_tools/camera_gen_benchmark.py --data-root DIR \
-        --vae WORK_VAE/epoch_4.pth --generator WORK_GEN/epoch_3.pth \
+        --vae WORK_VAE/epoch_2.pth --generator WORK_GEN/epoch_3.pth \
         [--work-dir work_dirs/camera_gen_bench] [--limit N] [--steps 10] \
         [--time-schedulers ddim dpm euler unipc] [--time-steps 10 25] [--skip-quality] \
         [--detector WORK_DET/epoch_12.pth [--detector-config CONFIG]]

@@ -2,8 +2,11 @@
 #   python tools/create_data.py captions --root-path DIR          (caption tokenizer, once)
 #   python tools/train.py configs/holodrive/camera/camera_vae_tiny_synthetic.py \
 #       --work-dir work_dirs/cam_vae --cfg-options data_root=DIR/
+#   python tools/create_data.py latents --config configs/holodrive/camera/camera_gen_tiny_synthetic.py \
+#       --vae-checkpoint work_dirs/cam_vae/epoch_2.pth --cfg-options data_root=DIR/   (optional)
 #   python tools/train.py configs/holodrive/camera/camera_gen_tiny_synthetic.py \
-#       --cfg-options data_root=DIR/ model.vae_checkpoint=work_dirs/cam_vae/epoch_4.pth
+#       --cfg-options data_root=DIR/ model.vae_checkpoint=work_dirs/cam_vae/epoch_2.pth \
+#       [model.latent_cache=DIR/camera_latents/train]
 # 6 views 256x128 -> frozen tiny VAE -> latents 4 x 16 x 32 -> MultiViewUNet (diffusers
 # UNet2DConditionModel 32/64/128 + cross-view attention to the ring neighbours + camera
 # embedding + depth branch, 30 LiDAR depth bins of 2 m at the latent stride 8), conditioned on
@@ -14,9 +17,10 @@ _base_ = ['./camera_vae_tiny_synthetic.py']
 import holodrive.engine.config_utils as config_utils  # noqa: E402
 
 data_root = 'data/synthetic/'         # the caption tokenizer lives here (create_data captions)
-# latents (z - 3.14) * 0.181: mean 0, std 1 over 20 train keyframes of the 20-scene world for the
-# tiny VAE of camera_vae_tiny_synthetic.py (4 epochs; docs/camera_gen.md has the command)
-latent_shift, latent_scale = 3.14, 0.181
+# latents (z - 2.441) * 0.2147: mean 0, std 1 over the 320 train keyframes of the 20-scene world
+# for the tiny VAE of camera_vae_tiny_synthetic.py (2 epochs), as printed by
+# `tools/create_data.py latents` (the latent cache; docs/camera_gen.md)
+latent_shift, latent_scale = 2.441, 0.2147
 latent_factor = 8
 depth_bins = (1.0, 61.0, 2.0)         # metres (start, stop, step): 30 bins
 map_layers = ['drivable_area', 'lane', 'ped_crossing', 'walkway', 'lane_divider',
@@ -31,6 +35,9 @@ model = dict(
     vae=dict(type='CameraAutoencoder', vae={{_base_.vae}}, shift_factor=latent_shift,
              scaling_factor=latent_scale),
     vae_checkpoint=None,
+    # camera_latents/train of `tools/create_data.py latents` (training skips the frozen encoder;
+    # the augmentation below is deterministic), or None to encode every step
+    latent_cache=None,
     denoiser=dict(
         type='MultiViewUNet', crossview_heads=4, camera_conditioning=True,
         vae_scale_factor=latent_factor,

@@ -123,7 +123,21 @@ class CameraAutoencoder(BaseModel):
                generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``(B, V, 3, H, W)`` in [-1, 1] -> scaled latents ``(B, V, C, H/f, W/f)``."""
         b, v = imgs.shape[:2]
-        post = self.vae.encode(self._flat(imgs)).latent_dist
+        moments = self.vae.encode(self._flat(imgs)).latent_dist.parameters
+        return self.from_moments(moments.unflatten(0, (b, v)), sample, generator)
+
+    def from_moments(self, moments: torch.Tensor, sample: bool = False,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Posterior moments ``(B, V, 2C, h, w)`` (mean, log-variance; a latent cache) ->
+        scaled latents ``(B, V, C, h, w)``: a posterior sample or its mode."""
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+        if moments.dim() != 5 or moments.shape[2] != 2 * self.latent_channels:
+            raise CameraGenConfigError(
+                f'posterior moments of shape {tuple(moments.shape)} do not fit this VAE '
+                f'((B, V, 2 x {self.latent_channels}, h, w)): rewrite the latent cache '
+                'with this VAE')
+        b, v = moments.shape[:2]
+        post = DiagonalGaussianDistribution(moments.flatten(0, 1))
         z = post.sample(generator) if sample else post.mode()
         return ((z - self.shift_factor) * self.scaling_factor).unflatten(0, (b, v))
 

@@ -29,6 +29,7 @@ from mmengine.runner.checkpoint import load_checkpoint
 
 from holodrive.registry import MODELS
 from .autoencoder import CameraGenConfigError
+from .latent_cache import LatentCache
 from .multiview_unet import neighbour_views
 from .text_encoder import caption_texts
 
@@ -59,6 +60,9 @@ class MultiViewDiffusion(BaseModel):
         sample_cfg: ``predict()`` sampling, keys of ``SAMPLE_DEFAULTS``: ``scheduler``
             (ddim, dpm, euler, unipc), ``steps``, ``guidance_scale``, ``condition_scales``,
             ``seed``, ``depth_timestep`` (the noise level of the real-latent depth pass).
+        latent_cache: a ``camera_latents/{split}`` folder of ``tools/create_data.py latents``
+            (``latent_cache.py``): training takes the views' posterior from it instead of
+            encoding them (the images are still loaded for ``predict()``).
     """
 
     def __init__(self, vae: dict, denoiser: dict, vae_checkpoint: Optional[str] = None,
@@ -66,8 +70,8 @@ class MultiViewDiffusion(BaseModel):
                  text_encoder: Optional[dict] = None, scheduler: Optional[dict] = None,
                  condition_dropout: Optional[Dict[str, float]] = None,
                  depth_loss: Optional[dict] = None, depth_bins: Optional[Sequence[float]] = None,
-                 sample_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 init_cfg=None):
+                 sample_cfg: Optional[dict] = None, latent_cache: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from diffusers import DDPMScheduler
         self.vae = MODELS.build(vae)
@@ -114,6 +118,7 @@ class MultiViewDiffusion(BaseModel):
             raise CameraGenConfigError(f'model.sample_cfg: unknown key(s) {sorted(unknown)}; '
                                        f'use {sorted(SAMPLE_DEFAULTS)}')
         self.sample_cfg = dict(SAMPLE_DEFAULTS, **(sample_cfg or {}))
+        self.latent_cache = LatentCache(latent_cache, vae_checkpoint) if latent_cache else None
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -175,7 +180,11 @@ class MultiViewDiffusion(BaseModel):
         if imgs is None:
             raise ValueError('MultiViewDiffusion needs inputs["imgs"]: pack "img"')
         with torch.no_grad():
-            x0 = self.vae.encode(imgs, sample=True)
+            if self.latent_cache is not None:
+                x0 = self.vae.from_moments(self.latent_cache.load(data_samples, imgs.device),
+                                           sample=True)
+            else:
+                x0 = self.vae.encode(imgs, sample=True)
         b = len(x0)
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), device=x0.device)
