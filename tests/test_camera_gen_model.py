@@ -252,6 +252,60 @@ def test_generate_tool_writes_all_camera_outputs(caption_world, trained, tmp_pat
         generate.generate_camera(args)
 
 
+def test_layout_json_gives_the_dataset_samples_conditions_and_images(
+        caption_world, trained, tmp_path):
+    """The ``layout`` of a sample's conditions.json, given back as ``--layout-json``, gives
+    the same layout images, calibration and caption as the dataset sample, hence the same
+    seeded views; an edited layout (no boxes, no map) changes them; bad layouts are one line."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import generate
+    from holodrive.datasets.layout_json import LayoutJSONError
+    out = tmp_path / 'gen'
+    base = ['--modality', 'camera', CAM + 'camera_gen_tiny_synthetic.py',
+            str(trained / 'gen' / 'epoch_1.pth'), '--data-root', str(caption_world.root),
+            '--out-dir', str(out), '--steps', '2', '--scheduler', 'ddim']
+    generate.main(base + ['--sample-idx', '2'])
+    cond_path = next(out.glob('0002_*_s0_conditions.json'))
+    layout = json.loads(cond_path.read_text())['layout']
+    assert len(layout['cameras']) == 6 and layout['boxes'] and 'location' in layout
+    args = generate.parse_args(base + ['--sample-idx', '2'])
+    model, cfg = generate.load_generator(args, 'MultiViewDiffusion', 'camera')
+    from_sample = generate.sample_batch(model, cfg, args)[0]['inputs']
+    args.sample_idx, args.layout_json = None, str(cond_path)
+    from_json = generate.camera_batch_from_json(model, cfg, args)[0]['inputs']
+    assert from_sample['layout_images'].sum() > 0
+    for key in ('layout_images', 'cam2img', 'cam2lidar', 'img_aug_matrix', 'camera_ring'):
+        assert torch.equal(from_sample[key], from_json[key]), key
+
+    def views(stem):
+        return [np.asarray(Image.open(out / f'{stem}_{cam}.png')) for cam in layout['cameras']]
+    generate.main(base + ['--layout-json', str(cond_path)])
+    sample_stem = cond_path.name[:-len('_conditions.json')]
+    json_stem = cond_path.stem + '_s0'
+    assert all(np.array_equal(a, b) for a, b in zip(views(sample_stem), views(json_stem)))
+    edited = dict(layout, boxes=[])
+    del edited['location'], edited['ego2global']
+    (tmp_path / 'empty.json').write_text(json.dumps(edited))
+    generate.main(base + ['--layout-json', str(tmp_path / 'empty.json')])
+    assert not np.array_equal(views(sample_stem)[0], views('empty_s0')[0])
+
+    def bad(obj, match):
+        (tmp_path / 'bad.json').write_text(json.dumps(obj))
+        with pytest.raises(LayoutJSONError, match=match):
+            generate.main(base + ['--layout-json', str(tmp_path / 'bad.json')])
+    no_cameras = dict(layout)
+    del no_cameras['cameras']
+    bad(no_cameras, "key 'cameras' is missing")
+    cam = dict(layout['cameras']['CAM_FRONT'], cam2img=[[1, 0], [0, 1]])
+    bad(dict(layout, cameras=dict(layout['cameras'], CAM_FRONT=cam)),
+        r'cameras.CAM_FRONT.cam2img must be a finite 3x3 or 4x4 matrix, got shape \(2, 2\)')
+    bad({k: v for k, v in layout.items() if k != 'ego2global'}, 'needs both "location"')
+
+
 def test_full_config_loads_a_stable_diffusion_layout_directory(tmp_path):
     """camera_gen_sd21_nus.py builds from a local folder in SD 2.1's diffusers layout (vae/,
     unet/, text_encoder/, tokenizer/; tiny random networks here, official key names) and one

@@ -192,3 +192,53 @@ def test_autoencoder_round_trip_shapes_scaling_and_errors(tmp_path):
     AutoencoderKL(**TINY_VAE).save_pretrained(tmp_path / 'vae')
     loaded = CameraAutoencoder(pretrained=str(tmp_path / 'vae'))
     assert loaded.scaling_factor == pytest.approx(0.18215)
+
+
+def _grads_of_one_step(gradient_checkpointing: bool, autocast: bool = False):
+    """Loss and parameter gradients of one step of a tiny UNet with every addition on."""
+    torch.manual_seed(0)
+    mv = MultiViewUNet(unet_config=TINY_UNET, crossview_heads=2,
+                       depth_net_config=dict(mid_channels=16, context_channels=8,
+                                             num_depth_bins=10, num_res_blocks=1,
+                                             aspp_dilations=(1, 2)),
+                       gradient_checkpointing=gradient_checkpointing).train()
+    for p in mv.parameters():       # leave the zero initialisation: gradients everywhere
+        torch.nn.init.normal_(p, std=0.05) if p.dim() > 1 else None
+    g = torch.Generator().manual_seed(1)
+    latents, text = torch.randn(1, 6, 4, 8, 16, generator=g), torch.randn(1, 5, 32, generator=g)
+    residuals = [torch.randn(1, 6, c, 8 // s, 16 // s, generator=g)
+                 for c, s in zip(mv.residual_channels, mv.residual_strides)]
+    calls = []
+    # a pre-hook: the recomputation stops early, after the last saved tensor it needs
+    mv.unet.down_blocks[0].resnets[0].register_forward_pre_hook(lambda *a: calls.append(1))
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        pred, depth, _ = mv(latents, 7, text, *_cameras(1, 6), neighbours=_ring_neighbours(1, 6),
+                            residuals=residuals)
+        loss = pred.float().square().mean() + depth.float().logsumexp(2).mean()
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in mv.named_parameters()
+                           if p.grad is not None}, len(calls)
+
+
+def test_gradient_checkpointing_gives_the_plain_gradients():
+    """diffusers' checkpointing of the UNet blocks leaves the cross-view hooks, residual
+    injection and depth branch outside the recomputed parts: same loss and gradients."""
+    loss0, grads0, calls0 = _grads_of_one_step(False)
+    loss1, grads1, calls1 = _grads_of_one_step(True)
+    assert (calls0, calls1) == (1, 2)                 # the ResNet ran again in the backward
+    assert torch.equal(loss0, loss1)
+    assert grads0.keys() == grads1.keys() and any('crossview' in n for n in grads0)
+    for name in grads0:
+        assert torch.allclose(grads0[name], grads1[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_bf16_autocast_step_is_finite_and_close_to_fp32():
+    """The step the configs' bf16 switch runs (``AmpOptimWrapper`` bfloat16, or on CPU
+    holodrive's autocast wrapper): finite, within bf16 precision of the fp32 step."""
+    loss32, grads32, _ = _grads_of_one_step(False)
+    loss16, grads16, _ = _grads_of_one_step(True, autocast=True)
+    assert torch.isfinite(loss16) and abs(loss16 - loss32) < 0.02 * abs(loss32)
+    flat32 = torch.cat([g.flatten() for g in grads32.values()])
+    flat16 = torch.cat([grads16[n].flatten() for n in grads32])
+    assert torch.isfinite(flat16).all()
+    assert torch.nn.functional.cosine_similarity(flat32, flat16, dim=0) > 0.99

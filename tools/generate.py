@@ -21,11 +21,12 @@ test pipeline) sampled ``--num-samples`` times (seeds ``--seed + k``) with ``--s
 (ddim, dpm, euler, unipc), ``--steps``, ``--guidance`` and ``--condition-scale c=s``
 (text / boxes / map / camera; 0 drops one). Writes per sample ``STEM_sK_<CAMERA>.png``, the
 ``STEM_sK_grid.png`` (layout blended in, caption, the real views beside),
-``STEM_sK_depth.png`` (the depth branch) and ``STEM_sK_conditions.json``. A camera layout
-JSON (boxes, map patch, caption, calibration) is not supported yet.
+``STEM_sK_depth.png`` (the depth branch) and ``STEM_sK_conditions.json``. Or the conditions
+of a camera layout JSON (boxes, caption, calibration, optional map patch; the format is in
+``holodrive/datasets/layout_json.py``): the ``"layout"`` of any ``*_conditions.json`` is one,
+so a dataset sample's layout can be edited (move a box, change the caption) and sampled again.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -141,33 +142,15 @@ def layout_from_json(model, path):
     import torch
     from mmdet3d.structures import LiDARInstance3DBoxes
 
-    from holodrive.datasets.constants import DETECTION_CLASSES
+    from holodrive.datasets.layout_json import layout_boxes, read_layout_json
     from holodrive.datasets.transforms.bev import RasterizeBoxBEV
-    if not osp.isfile(path):
-        raise UserFileNotFoundError(f'{path}: layout JSON not found')
-    try:
-        with open(path) as f:
-            boxes_json = json.load(f)['boxes']
-        rows, labels = [], []
-        for k, b in enumerate(boxes_json):
-            if b['name'] not in DETECTION_CLASSES:
-                raise ConfigError(f'{path}: boxes[{k}].name {b["name"]!r} is not one of '
-                                  f'{list(DETECTION_CLASSES)}')
-            rows.append([*map(float, b['center']), *map(float, b['size']), float(b['yaw'])])
-            labels.append(DETECTION_CLASSES.index(b['name']))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f'{path}: not a layout JSON ({type(e).__name__}: {e}); expected '
-                          '{"boxes": [{"name", "center": [x, y, z], "size": [l, w, h], '
-                          '"yaw"}]}') from None
-    boxes = np.asarray(rows, np.float32).reshape(-1, 7)
+    boxes, labels = layout_boxes(read_layout_json(path), path)
     grid = model.tokenizer.grid
     res = grid.voxel_size[0]
     raster = RasterizeBoxBEV(x_range=grid.point_cloud_range[0::3],
                              y_range=grid.point_cloud_range[1::3], resolution=res)
     out = raster.transform(dict(gt_bboxes_3d=LiDARInstance3DBoxes(boxes),
-                                gt_labels_3d=np.asarray(labels, np.int64)))
+                                gt_labels_3d=labels))
     parts = []
     for key in model.layout_keys:
         if key == 'box_bev':
@@ -178,6 +161,44 @@ def layout_from_json(model, path):
     return torch.cat(parts, 1), None, boxes, osp.splitext(osp.basename(path))[0]
 
 
+#: transforms a layout JSON replaces (files and annotations come from the JSON)
+_LOADERS = ('LoadMultiViewImagesChecked', 'LoadPointsChecked', 'LoadSceneAnnotations3D',
+            'GenerateCaption')
+
+
+def camera_batch_from_json(model, cfg, args):
+    """``(batch, layout record, name)`` of a camera layout JSON: the config's generate
+    pipeline without its loaders on :func:`camera_layout_results` (black views stand in for
+    the images; without a map patch the map channels are empty)."""
+    from mmengine.dataset import Compose, pseudo_collate
+
+    from holodrive.datasets.layout_json import camera_layout_results, read_layout_json
+    from holodrive.registry import TRANSFORMS
+    path = args.layout_json
+    layout = read_layout_json(path)
+    root = args.data_root.rstrip('/') + '/' if args.data_root else None
+    results = camera_layout_results(layout, path, root)
+    steps = []
+    for t in cfg.generate_pipeline:
+        if t['type'] in _LOADERS:
+            continue
+        raster = TRANSFORMS.build(t)
+        no_map = t['type'] == 'RasterizeMapBEV' and 'location' not in results
+        steps.append(_empty_map(raster) if no_map else raster)
+    data = model.data_preprocessor(pseudo_collate([Compose(steps)(results)]), training=False)
+    return data, layout, osp.splitext(osp.basename(path))[0]
+
+
+def _empty_map(raster):
+    """A stand-in for a ``RasterizeMapBEV``: its grid and layer names, all cells empty."""
+    def transform(results):
+        results.update(map_bev=np.zeros((len(raster.layers),) + raster.grid.shape, np.uint8),
+                       map_bev_layers=raster.layers, map_bev_frame=raster.frame,
+                       map_bev_grid=raster.grid, bev_grid=raster.grid)
+        return results
+    return transform
+
+
 def generate_camera(args):
     """``--modality camera`` (module docstring)."""
     import torch
@@ -186,9 +207,6 @@ def generate_camera(args):
     from holodrive.models.camera_gen import CONDITIONS, neighbour_views
     from holodrive.pipelines import MultiViewDrivePipeline, make_scheduler
     from holodrive.visualization.camera_gen_views import write_camera_outputs
-    if args.layout_json:
-        raise ConfigError('--modality camera --layout-json is not supported yet: pass '
-                          '--sample-idx / --sample-token of a dataset')
     scales = {}
     for item in args.condition_scale:
         cond, _, value = item.partition('=')
@@ -197,8 +215,14 @@ def generate_camera(args):
                               f'{list(CONDITIONS)}')
         scales[cond] = float(value)
     model, cfg = load_generator(args, 'MultiViewDiffusion', 'camera')
-    data, info_rec, name = sample_batch(model, cfg, args)
+    from holodrive.datasets.layout_json import camera_layout_record
+    if args.layout_json:
+        data, layout, name = camera_batch_from_json(model, cfg, args)
+    else:
+        data, info_rec, name = sample_batch(model, cfg, args)
     inp, meta = data['inputs'], data['data_samples'][0].metainfo
+    if not args.layout_json:
+        layout = camera_layout_record(info_rec, meta.get('caption', ''))
     pipe = MultiViewDrivePipeline.from_model(
         model, scheduler=make_scheduler(args.scheduler, model.scheduler.config))
     kw = dict(cam2img=inp['cam2img'], cam2lidar=inp['cam2lidar'],
@@ -206,7 +230,8 @@ def generate_camera(args):
               captions=[meta.get('caption', '')],
               neighbours=neighbour_views(inp['camera_ring'], inp['camera_adjacency']))
     os.makedirs(args.out_dir, exist_ok=True)
-    real = ((inp['imgs'][0] + 1) / 2).clamp(0, 1).numpy() if 'imgs' in inp else None
+    real = ((inp['imgs'][0] + 1) / 2).clamp(0, 1).numpy() \
+        if 'imgs' in inp and not args.layout_json else None
     depth_bins = None
     if model.depth_loss is not None:
         for t in cfg.train_dataloader.dataset.pipeline:
@@ -223,9 +248,10 @@ def generate_camera(args):
             inp['camera_ring'][0].tolist(), inp['layout_images'][0].numpy(),
             meta.get('layout_channels'), meta.get('caption', ''), real,
             None if depth is None else depth[0].numpy(), depth_bins,
-            dict(sample_token=info_rec['token'], scheduler=args.scheduler, steps=args.steps,
-                 guidance=args.guidance, condition_scales=scales, seed=args.seed + k,
-                 config=args.config, checkpoint=args.checkpoint))
+            dict(sample_token=layout.get('sample_token', ''), scheduler=args.scheduler,
+                 steps=args.steps, guidance=args.guidance, condition_scales=scales,
+                 seed=args.seed + k, config=args.config, checkpoint=args.checkpoint,
+                 layout_json=args.layout_json, layout=layout))
         print(f'sample {k}: ' + ', '.join(written))
 
 

@@ -29,6 +29,7 @@ model = dict(
     denoiser=dict(
         _delete_=True, type='MultiViewUNet', pretrained=sd_dir, subfolder='unet',
         crossview_heads=8, camera_conditioning=True, vae_scale_factor=latent_factor,
+        gradient_checkpointing=True,          # SD-2.1 UNet x 6 views: activations dominate
         depth_net_config=dict(mid_channels=256, context_channels=64, num_depth_bins=30,
                               num_res_blocks=3, aspp_dilations=(6, 12, 18))),
     layout_adapter=dict(channels=320, num_res_blocks=2, norm_groups=32),
@@ -62,4 +63,7 @@ max_epochs = 12
 lr = 4e-5
 optim_wrapper, param_scheduler = config_utils.adamw_cosine(
     lr, max_epochs, warmup_iters=1000, weight_decay=1e-2, max_norm=1.0, eta_ratio=0.1)
+# bf16 autocast (no loss scale); on a CPU-only machine tools/train.py swaps in the CPU
+# autocast wrapper (holodrive/engine/optim_wrappers.py)
+optim_wrapper.update(type='AmpOptimWrapper', dtype='bfloat16')
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs + 1)

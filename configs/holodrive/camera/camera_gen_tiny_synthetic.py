@@ -41,6 +41,7 @@ model = dict(
     denoiser=dict(
         type='MultiViewUNet', crossview_heads=4, camera_conditioning=True,
         vae_scale_factor=latent_factor,
+        gradient_checkpointing=False,     # True: recompute activations (the full config's)
         unet_config=dict(sample_size=(16, 32), in_channels=4, out_channels=4, layers_per_block=1,
                   block_out_channels=(32, 64, 128),
                   down_block_types=('CrossAttnDownBlock2D', 'CrossAttnDownBlock2D',

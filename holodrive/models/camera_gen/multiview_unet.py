@@ -116,13 +116,17 @@ class MultiViewUNet(ModelMixin, ConfigMixin):
             (``mid_channels``, ``context_channels``, ``num_depth_bins``, ...), or None.
         vae_scale_factor: image pixels per latent pixel (the VAE's factor; the camera
             vector is normalised by the image size ``latent size * vae_scale_factor``).
+        gradient_checkpointing: diffusers' activation checkpointing of the UNet's ResNet and
+            transformer blocks (recomputed in the backward pass; the injection and cross-view
+            hooks sit on the block outputs, outside the checkpointed parts, so the gradients
+            are those of the plain forward, tested).
     """
 
     @register_to_config
     def __init__(self, unet_config: Optional[dict] = None, pretrained: Optional[str] = None,
                  subfolder: Optional[str] = None, crossview_heads: Optional[int] = 8,
                  camera_conditioning: bool = True, depth_net_config: Optional[dict] = None,
-                 vae_scale_factor: int = 8):
+                 vae_scale_factor: int = 8, gradient_checkpointing: bool = False):
         super().__init__()
         if pretrained:
             self.unet = load_diffusers_dir(UNet2DConditionModel, pretrained,
@@ -165,6 +169,8 @@ class MultiViewUNet(ModelMixin, ConfigMixin):
                                       cam_dim=CAMERA_PARAM_DIM, **depth_net_config)
         self._ctx = None
         self._install_hooks(blocks)
+        if gradient_checkpointing:
+            self.unet.enable_gradient_checkpointing()
 
     # ------------------------------------------------------------------ structure
     def _transformer_modules(self) -> List[nn.Module]:
