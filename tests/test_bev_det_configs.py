@@ -98,3 +98,27 @@ def test_layer_decay_scales_only_the_image_backbone(tiny_world):
     assert head['lr'] == bev['lr'] == pytest.approx(1e-3) and head['weight_decay'] == 0.05
     assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == len(names)
     assert all(torch.is_tensor(p) for g in wrapper.optimizer.param_groups for p in g['params'])
+
+
+def test_oracle_depth_config_packs_lidar_depth_at_test_time_and_predicts(tiny_world):
+    from mmengine.dataset import pseudo_collate
+
+    from holodrive.registry import DATASETS, MODELS
+    cfg = _cfg('configs/bev_det/bev_det_piip_tiny_oracle_depth_synthetic.py', tiny_world.root)
+    ds_cfg = cfg.test_dataloader.dataset
+    ds_cfg.update(ann_file=str(tiny_world.root / 'nuscenes_infos_val.pkl'))
+    sample = DATASETS.build(ds_cfg)[0]
+    valid = sample['inputs']['depth_valid_s16']
+    assert valid.shape == (6, 8, 16) and 0 < int(valid.sum()) < valid.numel()
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    assert model.view_transform.depth_source == 'lidar'
+    batch = model.data_preprocessor(pseudo_collate([sample]), False)
+    with torch.no_grad():
+        _, out = model.extract_feat(batch['inputs'], batch['data_samples'])
+        (pred,) = model.predict(batch['inputs'], batch['data_samples'])
+    onehot = batch['inputs']['depth_bins_s16'][0].float()         # (V, D, h, w)
+    cells = batch['inputs']['depth_valid_s16'][0].bool()
+    torch.testing.assert_close(out['depth_probs'][0].permute(0, 2, 3, 1)[cells],
+                               onehot.permute(0, 2, 3, 1)[cells])
+    assert len(pred.pred_instances_3d.scores_3d) > 0

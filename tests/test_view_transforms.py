@@ -338,3 +338,34 @@ def test_bev_to_camera_chunked_over_depth_equals_one_pass():
     torch.testing.assert_close(outs[0], outs[1])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)   # float32 summation order
+
+
+def test_oracle_lidar_depth_replaces_the_net_distribution_at_lidar_cells():
+    torch.manual_seed(0)
+    cfg = dict(type='LSSViewTransform', in_channels=8, out_channels=6, num_views=6,
+               depth_net=dict(mid_channels=8, num_res_blocks=1), **GEOM)
+    net, oracle = MODELS.build(cfg), MODELS.build(dict(cfg, depth_source='lidar'))
+    oracle.load_state_dict(net.state_dict())
+    net.eval(), oracle.eval()           # the ASPP dropout would differ between the two
+    inputs = batch_inputs([packed_sample(True, True)])
+    feats = torch.randn(1, 6, 8, H // STRIDE, W // STRIDE)
+    depth = np.zeros((1, 6, H // STRIDE, W // STRIDE), np.float32)
+    depth[0, 2, 5, 7], depth[0, 4, 10, 30] = 4.04, 9.55
+    onehot, valid = depth_bin_targets(depth, *DEPTH_BINS)
+    targets = {f'depth_bins_s{STRIDE}': torch.from_numpy(onehot),
+               f'depth_valid_s{STRIDE}': torch.from_numpy(valid)}
+    ref, out = net(feats, inputs), oracle(feats, dict(inputs, **targets))
+    probs, ref_probs = out['depth_probs'], ref['depth_probs']
+    assert float(probs[0, 2, 30, 5, 7]) == 1.0 and float(probs[0, 2, :, 5, 7].sum()) == 1.0
+    assert float(probs[0, 4, 85, 10, 30]) == 1.0
+    keep = torch.ones(6, H // STRIDE, W // STRIDE, dtype=torch.bool)
+    keep[2, 5, 7] = keep[4, 10, 30] = False
+    torch.testing.assert_close(probs[0].permute(0, 2, 3, 1)[keep],
+                               ref_probs[0].permute(0, 2, 3, 1)[keep])
+    assert not torch.allclose(out['bev_feats'], ref['bev_feats'])
+    with pytest.raises(ViewTransformInputError, match=r"depth_source='lidar' needs "
+                       r"inputs\['depth_bins_s2'\].*ProjectLidarDepth") as err:
+        oracle(feats, inputs, data_samples=[_Sample('tok0')])
+    assert '\n' not in str(err.value) and 'tok0' in str(err.value)
+    with pytest.raises(ValueError, match="depth_source='camera'"):
+        MODELS.build(dict(cfg, depth_source='camera'))

@@ -177,15 +177,27 @@ class LSSViewTransform(_FrustumGeometry):
         out_channels: width of the BEV features (= context width; ``in_channels`` without a
             depth net).
         depth_net: ``DepthNet`` config or None.
+        depth_source: ``'net'`` (default) lifts with the depth net's distribution;
+            ``'lidar'`` is an oracle diagnostic: at cells with a LiDAR point it lifts with the
+            packed one-hot target ``depth_bins_s{downsample}`` (``depth_valid_s{downsample}``),
+            elsewhere with the net's distribution, so a detector trained this way shows what
+            perfect depth would give (the test pipeline must then pack the targets too).
         **kwargs: geometry (:class:`_FrustumGeometry`: ``image_size``, ``downsample``,
             ``depth_bins``, ``bev_grid``, ``z_range``, ``num_views``, ``apply_lidar_aug``,
             ``max_elements``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth_net: Optional[dict] = None,
-                 **kwargs):
+                 depth_source: str = 'net', **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        if depth_source not in ('net', 'lidar'):
+            raise ValueError(f"LSSViewTransform: depth_source={depth_source!r}, expected 'net' "
+                             "or 'lidar' (the oracle diagnostic)")
+        if depth_source == 'lidar' and depth_net is None:
+            raise ValueError("LSSViewTransform: depth_source='lidar' needs a depth_net (its "
+                             'distribution fills the cells without a LiDAR point)')
+        self.depth_source = depth_source
         self.depth_net = None
         if depth_net is not None:
             cfg = dict(type='DepthNet', mid_channels=in_channels)
@@ -221,6 +233,8 @@ class LSSViewTransform(_FrustumGeometry):
             logits, context = self.depth_net(img_feats.flatten(0, 1), cam.flatten(0, 1))
             out['depth_logits'] = logits.view(b, v, -1, h, w)
             depth_probs = out['depth_logits'].softmax(dim=2)
+            if self.depth_source == 'lidar':
+                depth_probs = self._oracle_depth(depth_probs, inputs, data_samples)
             context = context.view(b, v, -1, h, w)
         else:
             if depth_probs is None:
@@ -233,6 +247,20 @@ class LSSViewTransform(_FrustumGeometry):
         out.update(bev_feats=bev_pool(depth_probs, context, ranks, self.max_elements),
                    depth_probs=depth_probs, context=context)
         return out
+
+    def _oracle_depth(self, depth_probs: torch.Tensor, inputs: dict,
+                      data_samples=None) -> torch.Tensor:
+        """The LiDAR one-hot where a cell has a point, ``depth_probs`` elsewhere."""
+        key_bins, key_valid = f'depth_bins_s{self.downsample}', f'depth_valid_s{self.downsample}'
+        if key_bins not in inputs or key_valid not in inputs:
+            self._error(f"depth_source='lidar' needs inputs[{key_bins!r}] and "
+                        f'[{key_valid!r}] ({_sample_names(data_samples, range(len(depth_probs)))}'
+                        f'); add ProjectLidarDepth(strides=({self.downsample},)) and both keys '
+                        'to PackSceneInputs in this pipeline (test too)')
+        onehot = inputs[key_bins].to(depth_probs)
+        self.check_camera_tensor(key_bins, onehot, False, data_samples)
+        valid = inputs[key_valid].bool()[:, :, None] & (onehot.sum(2, keepdim=True) > 0)
+        return torch.where(valid, onehot, depth_probs)
 
 
 @MODELS.register_module()
