@@ -77,6 +77,17 @@ def run_tool(name, argv, log_path, in_process=False):
     return text
 
 
+def run_test_logged(argv, log_path, tag, reuse=False):
+    """``tools/test.py argv`` in process, its output kept in ``log_path``; with ``reuse`` an
+    earlier run's ``log_path`` is read back instead (and said so). Returns the output text."""
+    if reuse and osp.isfile(log_path):
+        with open(log_path) as f:
+            text = f.read()
+        log(f'{tag}: reusing {log_path}')
+        return text
+    return run_tool('test', argv, log_path, in_process=True)
+
+
 def parse_test_output(text):
     """The metrics of a ``tools/test.py`` output: the ``metrics.json`` named on its
     ``all N metrics: PATH`` line, else the numbers of its ``result:`` line."""

@@ -39,7 +39,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from bench_utils import (ROOT, PeakRSS, class_ap, log, mirror_world,  # noqa: E402
-                         parse_test_output, run_tool, set_log_name)
+                         parse_test_output, run_test_logged, run_tool,
+                         set_log_name)
 
 GENERATOR = osp.join(ROOT, 'configs/holodrive/camera/camera_gen_tiny_synthetic.py')
 DETECTOR = osp.join(ROOT, 'configs/bev_det/bev_det_piip_tiny_synthetic.py')
@@ -76,13 +77,7 @@ def quality(args, tag, ckpt):
         opts.append(f'test_evaluator.save_dir={_views_dir(args)}')
     argv = [GENERATOR] + ([ckpt] if ckpt else ['--random-init']) + [
         '--work-dir', osp.join(args.work_dir, tag), '--cfg-options', *opts]
-    log_path = osp.join(args.work_dir, tag, 'test.log')
-    if args.reuse and osp.isfile(log_path):
-        with open(log_path) as f:
-            text = f.read()
-        log(f'{tag}: reusing {log_path}')
-    else:
-        text = run_tool('test', argv, log_path, in_process=True)
+    text = run_test_logged(argv, osp.join(args.work_dir, tag, 'test.log'), tag, args.reuse)
     scores = {k.rsplit('/', 1)[-1]: v for k, v in parse_test_output(text).items()}
     protocol = [line.split('CameraGenMetric protocol: ', 1)[1] for line in text.splitlines()
                 if 'CameraGenMetric protocol: ' in line]

@@ -35,7 +35,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from bench_utils import (ROOT, build_detector, log, mirror_world,  # noqa: E402
-                         parse_test_output, run_tool, set_log_name)
+                         parse_test_output, run_test_logged, run_tool,
+                         set_log_name)
 
 TOKENIZER = osp.join(ROOT, 'configs/holodrive/lidar/lidar_tokenizer_tiny_synthetic.py')
 GENERATOR = osp.join(ROOT, 'configs/holodrive/lidar/lidar_generator_tiny_synthetic.py')
@@ -86,13 +87,7 @@ def lidar_scores(config, ckpt, args, tag, extra=()):
     argv = [config] + ([ckpt] if ckpt else ['--random-init']) + [
         '--work-dir', osp.join(args.work_dir, tag), '--cfg-options',
         f'data_root={args.data_root}/', *_limit_opts(args, config == GENERATOR), *extra]
-    log_path = osp.join(args.work_dir, tag, 'test.log')
-    if args.reuse and osp.isfile(log_path):
-        with open(log_path) as f:
-            text = f.read()
-        log(f'{tag}: reusing {log_path}')
-    else:
-        text = run_tool('test', argv, log_path, in_process=True)
+    text = run_test_logged(argv, osp.join(args.work_dir, tag, 'test.log'), tag, args.reuse)
     scores = _short(parse_test_output(text))
     log(f'{tag}: ' + ', '.join(f'{k} {scores[k]:.4f}' for k in METRIC_KEYS if k in scores))
     return scores
