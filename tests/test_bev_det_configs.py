@@ -122,3 +122,48 @@ def test_oracle_depth_config_packs_lidar_depth_at_test_time_and_predicts(tiny_wo
     torch.testing.assert_close(out['depth_probs'][0].permute(0, 2, 3, 1)[cells],
                                onehot.permute(0, 2, 3, 1)[cells])
     assert len(pred.pred_instances_3d.scores_3d) > 0
+
+
+def test_teacher_forcing_hook_anneals_the_lift_of_the_config_model(tiny_world):
+    """bev_det_piip_tiny_teacher_forcing_synthetic.py: the hook sets the LSS teacher-forcing
+    weight from the iteration (1 -> 0 over the first half), a train-mode lift at weight 1 uses
+    the packed LiDAR one-hot, and the hook refuses the oracle model."""
+    from types import SimpleNamespace
+
+    from mmengine.dataset import pseudo_collate
+    from mmengine.logging import MessageHub
+
+    from holodrive.registry import DATASETS, HOOKS, MODELS
+    cfg = _cfg('configs/bev_det/bev_det_piip_tiny_teacher_forcing_synthetic.py', tiny_world.root)
+    assert cfg.model.depth_loss.loss_weight == 10.0
+    (hook_cfg,) = [h for h in cfg.custom_hooks if h['type'] == 'DepthTeacherForcingHook']
+    hook = HOOKS.build(hook_cfg)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    hub = MessageHub.get_instance('test_teacher_forcing')
+    runner = SimpleNamespace(model=model, iter=0, max_iters=1920, message_hub=hub)
+    hook.before_train(runner)
+    for it, expected in ((0, 1.0), (480, 0.5), (960, 0.0), (1919, 0.0)):
+        runner.iter = it
+        hook.before_train_iter(runner, 0)
+        assert model.view_transform.teacher_forcing == pytest.approx(expected)
+        assert hub.get_scalar('train/depth_teacher_forcing').current() == pytest.approx(expected)
+    runner.iter = 0
+    hook.before_train_iter(runner, 0)
+    ds_cfg = cfg.train_dataloader.dataset
+    sample = DATASETS.build(ds_cfg)[0]
+    model.train()
+    batch = model.data_preprocessor(pseudo_collate([sample]), True)
+    with torch.no_grad():
+        _, out = model.extract_feat(batch['inputs'], batch['data_samples'])
+    cells = batch['inputs']['depth_valid_s16'][0].bool()
+    assert int(cells.sum()) > 0
+    torch.testing.assert_close(out['depth_probs'][0].permute(0, 2, 3, 1)[cells],
+                               batch['inputs']['depth_bins_s16'][0].float()
+                               .permute(0, 2, 3, 1)[cells])
+    oracle = MODELS.build(_cfg('configs/bev_det/bev_det_piip_tiny_oracle_depth_synthetic.py',
+                               tiny_world.root).model)
+    with pytest.raises(ValueError, match="depth_source='net'"):
+        hook.before_train(SimpleNamespace(model=oracle))
+    with pytest.raises(ValueError, match='no LSSViewTransform'):
+        hook.before_train(SimpleNamespace(model=torch.nn.Linear(2, 2)))

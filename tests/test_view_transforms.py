@@ -369,3 +369,47 @@ def test_oracle_lidar_depth_replaces_the_net_distribution_at_lidar_cells():
     assert '\n' not in str(err.value) and 'tok0' in str(err.value)
     with pytest.raises(ValueError, match="depth_source='camera'"):
         MODELS.build(dict(cfg, depth_source='camera'))
+
+
+def test_teacher_forcing_mixes_the_lidar_onehot_in_training_only():
+    """``teacher_forcing=r`` lifts with ``r * onehot + (1 - r) * P_net`` at LiDAR cells while
+    training, and with ``P_net`` alone in eval."""
+    torch.manual_seed(0)
+    cfg = dict(type='LSSViewTransform', in_channels=8, out_channels=6, num_views=6,
+               depth_net=dict(mid_channels=8, num_res_blocks=1), **GEOM)
+    vt = MODELS.build(cfg)
+    inputs = batch_inputs([packed_sample(True, True)])
+    feats = torch.randn(1, 6, 8, H // STRIDE, W // STRIDE)
+    depth = np.zeros((1, 6, H // STRIDE, W // STRIDE), np.float32)
+    depth[0, 1, 3, 9] = 6.33
+    onehot, valid = depth_bin_targets(depth, *DEPTH_BINS)
+    targets = dict(inputs, **{f'depth_bins_s{STRIDE}': torch.from_numpy(onehot),
+                              f'depth_valid_s{STRIDE}': torch.from_numpy(valid)})
+    vt.train()
+
+    def lift(r):
+        vt.teacher_forcing = r
+        torch.manual_seed(1)                # same ASPP dropout draw for every r
+        return vt(feats, targets)['depth_probs']
+
+    net, mixed = lift(0.0), lift(0.25)
+    cell = (0, 1, slice(None), 3, 9)
+    expected = 0.75 * net[cell]
+    expected[53] += 0.25                    # bin of 6.33 m: (6.33 - 1.0) / 0.1 -> 53
+    torch.testing.assert_close(mixed[cell], expected)
+    keep = torch.ones(6, H // STRIDE, W // STRIDE, dtype=torch.bool)
+    keep[1, 3, 9] = False
+    torch.testing.assert_close(mixed[0].permute(0, 2, 3, 1)[keep],
+                               net[0].permute(0, 2, 3, 1)[keep])
+    vt.eval()
+    torch.testing.assert_close(vt(feats, inputs)['depth_probs'][cell],
+                               vt(feats, targets)['depth_probs'][cell])   # no targets needed
+    vt.train()
+    with pytest.raises(ViewTransformInputError, match=r'teacher_forcing=0.5 needs') as err:
+        vt.teacher_forcing = 0.5
+        vt(feats, inputs)
+    assert '\n' not in str(err.value)
+    for bad in (dict(teacher_forcing=1.5), dict(teacher_forcing=0.5, depth_net=None,
+                                                in_channels=6)):
+        with pytest.raises(ValueError, match='teacher_forcing'):
+            MODELS.build(dict(cfg, **bad))

@@ -182,13 +182,18 @@ class LSSViewTransform(_FrustumGeometry):
             packed one-hot target ``depth_bins_s{downsample}`` (``depth_valid_s{downsample}``),
             elsewhere with the net's distribution, so a detector trained this way shows what
             perfect depth would give (the test pipeline must then pack the targets too).
+        teacher_forcing: weight ``r`` in ``[0, 1]`` of the LiDAR one-hot in training with
+            ``depth_source='net'``: at cells with a LiDAR point the lift uses
+            ``r * onehot + (1 - r) * P_net`` while ``self.training`` (the train pipeline packs
+            the targets for the depth loss anyway); eval always lifts with ``P_net``.
+            ``DepthTeacherForcingHook`` anneals it during training.
         **kwargs: geometry (:class:`_FrustumGeometry`: ``image_size``, ``downsample``,
             ``depth_bins``, ``bev_grid``, ``z_range``, ``num_views``, ``apply_lidar_aug``,
             ``max_elements``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth_net: Optional[dict] = None,
-                 depth_source: str = 'net', **kwargs):
+                 depth_source: str = 'net', teacher_forcing: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         if depth_source not in ('net', 'lidar'):
@@ -198,6 +203,10 @@ class LSSViewTransform(_FrustumGeometry):
             raise ValueError("LSSViewTransform: depth_source='lidar' needs a depth_net (its "
                              'distribution fills the cells without a LiDAR point)')
         self.depth_source = depth_source
+        self.teacher_forcing = float(teacher_forcing)
+        if not 0.0 <= self.teacher_forcing <= 1.0 or (teacher_forcing and depth_net is None):
+            raise ValueError(f'LSSViewTransform: teacher_forcing={teacher_forcing!r} must be in '
+                             '[0, 1] and needs a depth_net')
         self.depth_net = None
         if depth_net is not None:
             cfg = dict(type='DepthNet', mid_channels=in_channels)
@@ -235,6 +244,9 @@ class LSSViewTransform(_FrustumGeometry):
             depth_probs = out['depth_logits'].softmax(dim=2)
             if self.depth_source == 'lidar':
                 depth_probs = self._oracle_depth(depth_probs, inputs, data_samples)
+            elif self.training and self.teacher_forcing > 0:
+                depth_probs = self._oracle_depth(depth_probs, inputs, data_samples,
+                                                 self.teacher_forcing)
             context = context.view(b, v, -1, h, w)
         else:
             if depth_probs is None:
@@ -248,18 +260,23 @@ class LSSViewTransform(_FrustumGeometry):
                    depth_probs=depth_probs, context=context)
         return out
 
-    def _oracle_depth(self, depth_probs: torch.Tensor, inputs: dict,
-                      data_samples=None) -> torch.Tensor:
-        """The LiDAR one-hot where a cell has a point, ``depth_probs`` elsewhere."""
+    def _oracle_depth(self, depth_probs: torch.Tensor, inputs: dict, data_samples=None,
+                      weight: float = 1.0) -> torch.Tensor:
+        """``weight * onehot + (1 - weight) * depth_probs`` where a cell has a LiDAR point,
+        ``depth_probs`` elsewhere."""
         key_bins, key_valid = f'depth_bins_s{self.downsample}', f'depth_valid_s{self.downsample}'
         if key_bins not in inputs or key_valid not in inputs:
-            self._error(f"depth_source='lidar' needs inputs[{key_bins!r}] and "
+            what = "depth_source='lidar'" if self.depth_source == 'lidar' \
+                else f'teacher_forcing={weight:g}'
+            self._error(f"{what} needs inputs[{key_bins!r}] and "
                         f'[{key_valid!r}] ({_sample_names(data_samples, range(len(depth_probs)))}'
                         f'); add ProjectLidarDepth(strides=({self.downsample},)) and both keys '
                         'to PackSceneInputs in this pipeline (test too)')
         onehot = inputs[key_bins].to(depth_probs)
         self.check_camera_tensor(key_bins, onehot, False, data_samples)
         valid = inputs[key_valid].bool()[:, :, None] & (onehot.sum(2, keepdim=True) > 0)
+        if weight != 1.0:
+            onehot = weight * onehot + (1.0 - weight) * depth_probs
         return torch.where(valid, onehot, depth_probs)
 
 
