@@ -15,6 +15,8 @@ import threading
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:          # the tools import the project from the checkout
+    sys.path.insert(0, ROOT)
 _T0 = time.perf_counter()
 _NAME = ['benchmark']
 

@@ -35,8 +35,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))   # bench_utils (puts ROOT on the path)
 
 from bench_utils import (ROOT, PeakRSS, class_ap, log, mirror_world,  # noqa: E402
                          parse_test_output, run_test_logged, run_tool,

@@ -31,8 +31,7 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))   # bench_utils (puts ROOT on the path)
 
 from bench_utils import (ROOT, build_detector, log, mirror_world,  # noqa: E402
                          parse_test_output, run_test_logged, run_tool,
