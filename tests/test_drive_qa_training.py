@@ -1,6 +1,7 @@
 """The driving-QA head end to end on the tiny world, in-process: QA data and tokenizer
 (tools/create_data.py drive_qa), the language stage, the visual stage with the LLM frozen
-(tools/train.py), scoring (tools/test.py, DriveQAMetric) and tools/qa.py, and their errors."""
+(tools/train.py), the LoRA instruction stage (peft), scoring (tools/test.py, DriveQAMetric)
+and tools/qa.py, and their errors."""
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ from tests.tool_loader import load_tool
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = 'configs/drive_qa/mono_tiny_language_synthetic.py'
 VISUAL = 'configs/drive_qa/mono_tiny_visual_synthetic.py'
+LORA = 'configs/drive_qa/mono_tiny_instruct_lora_synthetic.py'
 SMALL = ['model.llm.hidden_size=64', 'model.llm.intermediate_size=128',
          'model.llm.num_hidden_layers=2', 'model.llm.num_attention_heads=4',
          'model.llm.num_key_value_heads=2', 'model.llm.vision_hidden_size=32',
@@ -85,6 +87,71 @@ def test_qa_tool_answers_a_question_and_a_questions_file(trained, capsys):
              '--limit', '5', '--out', str(answers), '--cfg-options', *SMALL])
     rows = json.loads(answers.read_text())
     assert len(rows) == 5 and all(set(r) == {'id', 'question', 'answer'} for r in rows)
+
+
+def test_lora_stage_trains_adapters_only_and_saves_an_equal_merged_model(trained, capsys):
+    from holodrive.models.drive_qa.lora import map_plain_keys
+    from holodrive.models.drive_qa.modeling import MonoDriveForCausalLM
+    world, tmp, opts = trained
+    tool('train').main([LORA, '--work-dir', str(tmp / 'lora'), '--cfg-options', *opts,
+                        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
+                        'val_dataloader.num_workers=0',
+                        'train_dataloader.dataset.max_questions=12',
+                        'val_dataloader.dataset.max_questions=8',
+                        f'load_from={tmp}/vis/epoch_1.pth'])
+    vis, lora = weights(tmp / 'vis/epoch_1.pth'), weights(tmp / 'lora/epoch_1.pth')
+    base = [k for k in lora if '.lora_' not in k]
+    assert map_plain_keys(vis, base, 'llm.') > 0 and sorted(vis) == sorted(base)
+    decoder = [k for k in base if '.layers.' in k or 'embed_tokens' in k]
+    assert any('.base_layer.' in k for k in decoder)
+    for key in decoder:
+        assert torch.equal(vis[key], lora[key]), f'{key} changed under LoRA'
+    lora_b = [k for k in lora if '.lora_B.' in k]
+    # every B learns, except the last layer's visual FFN expert: its outputs only reach the
+    # (unsupervised) visual positions
+    last = f'.layers.{max(int(k.split(".layers.")[1].split(".")[0]) for k in lora_b)}.mlp_vis.'
+    assert all(lora[k].abs().sum() > 0 for k in lora_b if last not in k), 'LoRA B did not learn'
+    assert all(lora[k].abs().sum() == 0 for k in lora_b if last in k)
+    assert any(not torch.equal(vis[k], lora[k]) for k in base if '.mlp1.' in k)
+
+    qa = tool('qa')
+    question = ['--data-root', str(world), '--sample-idx', '0', '--question',
+                'How many cars are there?', '--cfg-options', *SMALL]
+    args = qa.parse_args([LORA, str(tmp / 'lora/epoch_1.pth'), *question])
+    model, cfg = qa.load_model(args)
+    model.save_pretrained(str(tmp / 'merged'))
+    assert (tmp / 'merged/lora_adapter/adapter_config.json').is_file()
+    merged = MonoDriveForCausalLM.from_pretrained(str(tmp / 'merged')).eval()
+    batch = model.processor.collate(['How many cars are there?'], visual=True)
+    pixel_values = qa.pixels(model, qa.scene_dataset(cfg, args)[0], 0)
+    with torch.no_grad():
+        adapted = model.llm(**batch, pixel_values=pixel_values).logits
+        torch.testing.assert_close(merged(**batch, pixel_values=pixel_values).logits, adapted,
+                                   atol=1e-4, rtol=1e-4)
+        with model.llm.disable_adapter():
+            base = model.llm(**batch, pixel_values=pixel_values).logits
+    assert (adapted - base).abs().max() > 1e-2, 'the adapter does not change the logits'
+    capsys.readouterr()
+    qa.main([LORA, str(tmp / 'merged'), *question])       # the merged directory answers
+    assert '\nA: ' in capsys.readouterr().out
+
+
+def test_lora_config_errors_are_one_line(trained):
+    from holodrive.engine.config_check import ConfigError
+    from holodrive.models.drive_qa.qa_model import DriveQAModel
+    world, _, _ = trained
+    llm = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4,
+               num_key_value_heads=2, vision_hidden_size=16)
+    tokenizer = str(world / 'drive_qa' / 'tokenizer')
+    cases = [(dict(stage='instruction', lora=dict(r=4)), "LoRA goes with stage='instruction_lora'"),
+             (dict(stage='instruction_lora'), "LoRA goes with stage='instruction_lora'"),
+             (dict(stage='instruction_lora', lora=dict(rank=4)), 'peft.LoraConfig arguments'),
+             (dict(stage='instruction_lora', lora=dict(target_modules=['nope_proj'])),
+              'model.lora.target_modules')]
+    for kwargs, needle in cases:
+        with pytest.raises(ConfigError, match=needle) as err:
+            DriveQAModel(llm=llm, tokenizer=tokenizer, **kwargs)
+        assert '\n' not in str(err.value)
 
 
 def test_bad_inputs_give_one_line(trained, capsys):

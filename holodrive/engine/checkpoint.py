@@ -3,7 +3,10 @@
 - :func:`load_weights_only`: ``torch.load(weights_only=True)``; a refused pickled global
   becomes one line saying what the file is and how to convert it.
 - :func:`check_checkpoint_matches`: missing / unexpected keys and shape mismatches against
-  the built model; a checkpoint of another model fails unless ``--allow-partial``.
+  the built model; a checkpoint of another model fails unless ``--allow-partial``. A model
+  that renames keys while loading (a ``load_state_dict`` pre-hook, e.g. the driving-QA head
+  under LoRA) exposes the same renaming as ``model.rename_checkpoint_keys(state_dict)``,
+  which is applied before the comparison.
 - :func:`check_resume_schedule`: ``--resume`` refuses a changed schedule or dataset.
 """
 import pickle
@@ -43,6 +46,8 @@ def check_checkpoint_matches(model, path, allow_partial=False):
     ours = model.state_dict()
     theirs = {k[len('module.'):] if k.startswith('module.') else k: v
               for k, v in _state_dict(load_weights_only(path)).items()}
+    if hasattr(model, 'rename_checkpoint_keys'):
+        model.rename_checkpoint_keys(theirs)
     missing = sorted(set(ours) - set(theirs))
     unexpected = sorted(set(theirs) - set(ours))
     shapes = sorted(k for k in set(ours) & set(theirs)

@@ -16,6 +16,7 @@ from holodrive.datasets.constants import CAMERA_NAMES
 from holodrive.engine.config_check import ConfigError
 from holodrive.registry import MODELS
 from .configuration import MonoDriveConfig
+from .lora import LORA_PARAMS, add_lora, map_plain_keys, merged_copy
 from .modeling import MonoDriveForCausalLM
 from .processing import DriveQAProcessor, load_drive_tokenizer
 from .training import set_trainable, stage_patterns
@@ -69,8 +70,14 @@ class DriveQAModel(BaseModel):
             SmolLM2 head written by ``tools/convert/smollm2_gguf.py``); exclusive with ``llm``.
         image_size: ``(W, H)`` of every camera image, multiples of 28.
         use_images: False: the same LLM without visual input (the no-vision baseline).
-        stage: ``'language' | 'visual' | 'alignment' | 'instruction'`` (which parameters learn,
-            :mod:`holodrive.models.drive_qa.training`), or ``trainable``: name patterns.
+        stage: ``'language' | 'visual' | 'alignment' | 'instruction' | 'instruction_lora'``
+            (which parameters learn, :mod:`holodrive.models.drive_qa.training`), or
+            ``trainable``: name patterns.
+        lora: ``peft.LoraConfig`` arguments (:mod:`holodrive.models.drive_qa.lora`): the
+            decoder is wrapped by peft; needs ``stage='instruction_lora'`` or ``trainable``. A
+            checkpoint written without LoRA (``load_from`` the visual stage) fills the base
+            weights (:meth:`rename_checkpoint_keys`); ``save_pretrained`` writes the merged
+            model plus the adapter.
         max_new_tokens: answer length limit of ``predict``.
         gradient_checkpointing: recompute the decoder layers in backward.
     """
@@ -79,7 +86,8 @@ class DriveQAModel(BaseModel):
                  pretrained: Optional[str] = None, image_size: Sequence[int] = (224, 112),
                  cameras: Sequence[str] = CAMERA_NAMES, use_images: bool = True,
                  stage: str = 'instruction', trainable: Optional[Sequence[str]] = None,
-                 max_new_tokens: int = 24, gradient_checkpointing: bool = False,
+                 lora: Optional[dict] = None, max_new_tokens: int = 24,
+                 gradient_checkpointing: bool = False,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or
                          dict(type='DriveQADataPreprocessor'), init_cfg=init_cfg)
@@ -119,10 +127,34 @@ class DriveQAModel(BaseModel):
             else 0, cameras=cameras)
         self.max_new_tokens = max_new_tokens
         self.stage = stage
+        if (lora is not None) != (stage == 'instruction_lora') and not trainable:
+            raise ConfigError(f'model.stage={stage!r} with model.lora={lora}: LoRA goes with '
+                              "stage='instruction_lora' (or explicit model.trainable patterns)")
+        if lora is not None:
+            self.llm = add_lora(self.llm, lora)
+            self._register_load_state_dict_pre_hook(self._rename_plain_llm_keys)
         patterns = trainable or stage_patterns(stage, config.visual_attention_experts)
         self.trainable_names = set_trainable(self.llm, patterns)
         if gradient_checkpointing:
             self.llm.gradient_checkpointing_enable()
+
+    def _rename_plain_llm_keys(self, state_dict, prefix, *args):
+        """load_state_dict pre-hook (LoRA only): :meth:`rename_checkpoint_keys` under prefix."""
+        self.rename_checkpoint_keys(state_dict, prefix)
+
+    def rename_checkpoint_keys(self, state_dict: dict, prefix: str = '') -> int:
+        """In place: a checkpoint of the unwrapped LLM gets the LoRA-wrapped names, so that it
+        fills the base weights (:func:`.lora.map_plain_keys`), and, holding no LoRA matrices,
+        gets this model's fresh ones (``B = 0``: the loaded model computes what the
+        checkpoint's did). Nothing to do without LoRA. Returns how many keys were renamed."""
+        if not hasattr(self.llm, 'peft_config'):
+            return 0
+        own = {prefix + k: v for k, v in self.state_dict().items()}
+        renamed = map_plain_keys(state_dict, own, prefix + 'llm.')
+        if renamed and not any(p in k for k in state_dict for p in LORA_PARAMS):
+            state_dict.update({k: v.detach().clone() for k, v in own.items()
+                               if any(p in k for p in LORA_PARAMS)})
+        return renamed
 
     def init_weights(self):
         """The HF model initialised (or loaded) itself at construction: nothing to redo."""
@@ -198,6 +230,12 @@ class DriveQAModel(BaseModel):
         return data_samples
 
     def save_pretrained(self, out_dir: str) -> None:
-        """The HF model + tokenizer (``AutoModelForCausalLM.from_pretrained(out_dir)``)."""
-        self.llm.save_pretrained(out_dir)
+        """The HF model + tokenizer (``AutoModelForCausalLM.from_pretrained(out_dir)``); with
+        LoRA the merged model, and the adapter alone in ``out_dir/lora_adapter`` (peft format:
+        ``PeftModel.from_pretrained(base, out_dir/lora_adapter)``)."""
+        if hasattr(self.llm, 'peft_config'):
+            merged_copy(self.llm).save_pretrained(out_dir)
+            self.llm.save_pretrained(osp.join(out_dir, 'lora_adapter'))
+        else:
+            self.llm.save_pretrained(out_dir)
         self.tokenizer.save_pretrained(out_dir)

@@ -10,6 +10,8 @@ stage                     trainable parameters
 ``visual``                patch model, ``mlp1``, adapters, visual FFN experts
 ``alignment``             ``visual`` + visual attention experts (or the shared attention)
 ``instruction``           everything
+``instruction_lora``      LoRA matrices of the decoder (``model.lora``, :mod:`.lora`) + patch
+                          model, ``mlp1`` and adapters; the decoder's own weights stay frozen
 ========================  ===================================================================
 """
 from typing import Iterable, List
@@ -23,6 +25,7 @@ STAGE_TRAINABLE = {
                  'model.norm.', 'lm_head.'),
     'visual': VISUAL_PARTS,
     'instruction': ('',),
+    'instruction_lora': ('.lora_A.', '.lora_B.', 'vision_model.', 'mlp1.', 'adapters.'),
 }
 
 
