@@ -9,7 +9,12 @@
 keyframe of ``--info`` (its map + boxes, rasterised by the config's test pipeline) or of a
 layout JSON (boxes only, LiDAR frame; the map channels stay empty)::
 
-    {"boxes": [{"name": "car", "center": [x, y, z_bottom], "size": [l, w, h], "yaw": 0.0}]}
+    {"boxes": [{"name": "car", "center": [x, y, z_bottom], "size": [l, w, h], "yaw": 0.0}],
+     "caption": "a two-lane road by day, two cars ahead"}
+
+A caption-conditioned generator (``model.text_encoder``) uses the keyframe's caption (the
+config's ``GenerateCaption``) or the JSON's ``"caption"`` (``''`` without one); ``--caption``
+overrides either.
 
 Writes ``STEM.pcd.bin`` (nuScenes format: x, y, z, intensity, ring), ``STEM_bev.png`` (the
 generated points with the conditioning boxes, and the real sweep beside it for a keyframe)
@@ -40,6 +45,7 @@ from holodrive.engine.config_check import ConfigError  # noqa: E402
 
 
 def parse_args(argv=None):
+    from mmengine.config import DictAction
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config')
     p.add_argument('checkpoint')
@@ -56,6 +62,10 @@ def parse_args(argv=None):
     p.add_argument('--guidance-scale', type=float)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--open3d', action='store_true', help='render the 3D view with open3d')
+    p.add_argument('--caption', help='lidar: the caption of a caption-conditioned generator')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config keys (as for tools/train.py), e.g. the model shape '
+                        'the checkpoint was trained with')
     cam = p.add_argument_group('camera')
     cam.add_argument('--num-samples', type=int, default=1)
     cam.add_argument('--scheduler', choices=SCHEDULER_NAMES, default='ddim')
@@ -80,8 +90,10 @@ def load_generator(args, model_type='LiDARGenerator', folder='lidar'):
         if not osp.isfile(path):
             raise UserFileNotFoundError(f'{path}: {what} not found')
     init_default_scope('holodrive')
-    opts = {'data_root': args.data_root.rstrip('/') + '/'} if args.data_root else None
-    cfg = prepare_config(args.config, cfg_options=opts, check_paths=False)
+    opts = dict(getattr(args, 'cfg_options', None) or {})
+    if args.data_root:
+        opts['data_root'] = args.data_root.rstrip('/') + '/'
+    cfg = prepare_config(args.config, cfg_options=opts or None, check_paths=False)
     if cfg.model.get('type') != model_type:
         raise ConfigError(f'{args.config}: --modality {args.modality} needs a {model_type} '
                           f'config (configs/holodrive/{folder}/), got '
@@ -127,24 +139,28 @@ def sample_batch(model, cfg, args):
 
 
 def layout_from_sample(model, cfg, args):
-    """``(layout (1, C, H, W), real points (N, 5), boxes (K, 7) bottom centre, name)``."""
+    """``(layout (1, C, H, W), real points (N, 5), boxes (K, 7) bottom centre, name,
+    caption)``."""
     import torch
     data, info_rec, name = sample_batch(model, cfg, args)
     boxes = np.asarray([i['bbox_3d'] for i in info_rec.get('instances', [])
                         if i.get('bbox_label_3d', -1) >= 0], np.float32).reshape(-1, 7)
     boxes[:, 2] -= boxes[:, 5] / 2                   # gravity centre -> bottom centre
     points = data['inputs']['points'][0]
-    return model.layout(data['inputs']), torch.as_tensor(points).numpy(), boxes, name
+    caption = data['data_samples'][0].metainfo.get('caption', '')
+    return model.layout(data['inputs']), torch.as_tensor(points).numpy(), boxes, name, caption
 
 
 def layout_from_json(model, path):
-    """``(layout (1, C, H, W), None, boxes (K, 7), name)`` from a layout JSON (docstring)."""
+    """``(layout (1, C, H, W), None, boxes (K, 7), name, caption)`` from a layout JSON
+    (docstring)."""
     import torch
     from mmdet3d.structures import LiDARInstance3DBoxes
 
     from holodrive.datasets.layout_json import layout_boxes, read_layout_json
     from holodrive.datasets.transforms.bev import RasterizeBoxBEV
-    boxes, labels = layout_boxes(read_layout_json(path), path)
+    layout = read_layout_json(path)
+    boxes, labels = layout_boxes(layout, path)
     grid = model.tokenizer.grid
     res = grid.voxel_size[0]
     raster = RasterizeBoxBEV(x_range=grid.point_cloud_range[0::3],
@@ -158,7 +174,8 @@ def layout_from_json(model, path):
         else:   # no map in a JSON layout: those channels stay empty
             n = model.transformer.layout_adapter.stem[0].in_channels - out['box_bev'].shape[0]
             parts.append(torch.zeros(1, n, *out['box_bev'].shape[1:]))
-    return torch.cat(parts, 1), None, boxes, osp.splitext(osp.basename(path))[0]
+    return (torch.cat(parts, 1), None, boxes, osp.splitext(osp.basename(path))[0],
+            str(layout.get('caption', '')))
 
 
 #: transforms a layout JSON replaces (files and annotations come from the JSON)
@@ -266,9 +283,14 @@ def main(argv=None):
     from holodrive.visualization.lidar_gen_views import write_views
     model, cfg = load_generator(args)
     if args.layout_json:
-        layout, real, boxes, name = layout_from_json(model, args.layout_json)
+        layout, real, boxes, name, caption = layout_from_json(model, args.layout_json)
     else:
-        layout, real, boxes, name = layout_from_sample(model, cfg, args)
+        layout, real, boxes, name, caption = layout_from_sample(model, cfg, args)
+    caption = caption if args.caption is None else args.caption
+    captions = None
+    if model.text_encoder is not None:
+        captions = [caption]
+        print(f'caption: {caption!r}')
     if layout is not None:
         from holodrive.models.lidar_gen import LayoutError
         try:
@@ -280,7 +302,7 @@ def main(argv=None):
     with tqdm(total=steps, desc='MaskGIT steps', unit='step') as bar:
         tokens = model.sample(layout, num_steps=steps, temperature=args.temperature,
                               guidance_scale=args.guidance_scale, generator=gen,
-                              progress=bar.update)
+                              progress=bar.update, captions=captions)
     points = model.generate_points(tokens)[0].numpy()
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.join(args.out_dir, name)

@@ -5,6 +5,12 @@
       -> ``depth`` x [ + layout residual_l + external residual_l ; pre-norm TransformerEncoderLayer ]
       -> LayerNorm -> Linear -> logits over the codebook (B, h*w, num_codes)
 
+With ``context_dim > 0`` (caption conditioning) each layer is a pre-norm
+``TransformerDecoderLayer`` instead: self-attention over the tokens, cross-attention to the
+caption's text-encoder states ``context (B, L, context_dim)`` (projected to ``D`` by
+``context_proj``), FFN; the cross-attention's output projection is zero-initialised, so an
+untrained text branch leaves the transformer unchanged (as the layout adapter does).
+
 Layout condition (OpenDWM ``BidirectionalTransformerWithAdapter``: an image adapter whose
 output is added in each layer): the data path's BEV rasters (``map_bev`` + ``box_bev``,
 ``(B, C, H_r, W_r)`` 0/1 on the LiDAR grid) pass a strided conv stem down to the token grid,
@@ -62,11 +68,13 @@ class BEVTokenTransformer(nn.Module):
         embed_dim, depth, num_heads, mlp_ratio, dropout: transformer shape.
         layout_channels: channels of the layout rasters (0: unconditional).
         layout_stride: raster cells per token side.
+        context_dim: width of the caption states cross-attended by every layer (0: none).
     """
 
     def __init__(self, num_codes: int, token_shape: Sequence[int], embed_dim: int = 256,
                  depth: int = 6, num_heads: int = 8, mlp_ratio: float = 4.0,
-                 dropout: float = 0.0, layout_channels: int = 0, layout_stride: int = 1):
+                 dropout: float = 0.0, layout_channels: int = 0, layout_stride: int = 1,
+                 context_dim: int = 0):
         super().__init__()
         self.num_codes, self.mask_id = int(num_codes), int(num_codes)
         self.token_shape = tuple(int(v) for v in token_shape)
@@ -74,11 +82,16 @@ class BEVTokenTransformer(nn.Module):
         self.token_embed = nn.Embedding(self.num_codes + 1, embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, n, embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.context_dim = int(context_dim)
+        layer = nn.TransformerDecoderLayer if self.context_dim else nn.TransformerEncoderLayer
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(embed_dim, num_heads, int(embed_dim * mlp_ratio),
-                                       dropout, activation='gelu', batch_first=True,
-                                       norm_first=True)
+            layer(embed_dim, num_heads, int(embed_dim * mlp_ratio), dropout, activation='gelu',
+                  batch_first=True, norm_first=True)
             for _ in range(depth))
+        self.context_proj = nn.Linear(self.context_dim, embed_dim) if self.context_dim else None
+        for layer in self.layers if self.context_dim else ():
+            nn.init.zeros_(layer.multihead_attn.out_proj.weight)
+            nn.init.zeros_(layer.multihead_attn.out_proj.bias)
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, self.num_codes)
         self.layout_adapter = (LayoutAdapter(layout_channels, embed_dim, depth, layout_stride)
@@ -86,14 +99,22 @@ class BEVTokenTransformer(nn.Module):
         self.embed_dim, self.depth = embed_dim, depth
 
     def forward(self, tokens: torch.Tensor, layout: Optional[torch.Tensor] = None,
-                extra_residuals: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None
-                ) -> torch.Tensor:
-        """``tokens`` ``(B, h, w)`` long (mask_id allowed), ``layout`` ``(B, C, H_r, W_r)``
+                extra_residuals: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
+                context: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``tokens`` ``(B, h, w)`` long (mask_id allowed), ``layout`` ``(B, C, H_r, W_r)``,
+        ``context`` ``(B, L, context_dim)`` (needed iff ``context_dim``)
         -> logits ``(B, h, w, num_codes)``."""
         b, h, w = tokens.shape
         if (h, w) != self.token_shape:
             raise ValueError(f'token grid {(h, w)} differs from the transformer\'s '
                              f'{self.token_shape}: tokenizer and generator configs disagree')
+        if (context is None) != (self.context_proj is None) or (
+                context is not None and context.shape[-1] != self.context_dim):
+            raise ValueError(f'BEVTokenTransformer(context_dim={self.context_dim}) got context '
+                             f'{None if context is None else tuple(context.shape)}: a caption '
+                             'model needs model.text_encoder with that hidden size, and only '
+                             'then transformer.context_dim')
+        memory = self.context_proj(context) if context is not None else None
         x = self.token_embed(tokens.flatten(1)) + self.pos_embed
         residuals = [None] * self.depth
         if self.layout_adapter is not None and layout is not None:
@@ -105,5 +126,5 @@ class BEVTokenTransformer(nn.Module):
                 x = x + residuals[i]
             if extra_residuals is not None:
                 x = x + extra_residuals[i]
-            x = layer(x)
+            x = layer(x, memory) if memory is not None else layer(x)
         return self.head(self.norm(x)).view(b, h, w, self.num_codes)
