@@ -123,7 +123,7 @@ def test_lora_stage_trains_adapters_only_and_saves_an_equal_merged_model(trained
     assert (tmp / 'merged/lora_adapter/adapter_config.json').is_file()
     merged = MonoDriveForCausalLM.from_pretrained(str(tmp / 'merged')).eval()
     batch = model.processor.collate(['How many cars are there?'], visual=True)
-    pixel_values = qa.pixels(model, qa.scene_dataset(cfg, args)[0], 0)
+    pixel_values = qa.visual_inputs(model, qa.scene_dataset(cfg, args)[0], 0)['imgs']
     with torch.no_grad():
         adapted = model.llm(**batch, pixel_values=pixel_values).logits
         torch.testing.assert_close(merged(**batch, pixel_values=pixel_values).logits, adapted,

@@ -6,9 +6,10 @@
         [--out answers.json] [--limit N] [--batch-size 16]
 
 CONFIG: a ``DriveQAModel`` config (configs/drive_qa/). CHECKPOINT: a ``tools/train.py``
-checkpoint (``epoch_N.pth``) or a ``save_pretrained`` directory of the head. The six camera
-images of the keyframe go through the config's test pipeline (resize / crop to
-``model.image_size``). A questions file is a ``drivelm_*.json`` / ``nuscenes_qa_*.json`` of
+checkpoint (``epoch_N.pth``) or a ``save_pretrained`` directory of the head. The keyframe goes
+through the config's test pipeline: the six camera images (resize / crop to
+``model.image_size``) and the feature maps of ``model.features`` (e.g. the oracle
+``bev_objects`` map). A questions file is a ``drivelm_*.json`` / ``nuscenes_qa_*.json`` of
 ``tools/create_data.py drive_qa`` (or any file in those schemas); the answers are written in
 DriveLM's submission layout ``[{"id", "question", "answer"}]`` with ``id =
 SCENE_SAMPLE_N``. Batch scoring of a split is ``tools/test.py CONFIG CHECKPOINT``
@@ -97,10 +98,11 @@ def token_rows(dataset) -> dict:
     return {dataset.get_data_info(i)['token']: i for i in range(len(dataset))}
 
 
-def pixels(model, dataset, idx):
+def visual_inputs(model, dataset, idx) -> dict:
+    """One keyframe through the pipeline and the data preprocessor: ``imgs (1, V, 3, H, W)``
+    and the feature maps of ``model.features`` (``(1, C, H, W)`` each)."""
     from mmengine.dataset import pseudo_collate
-    data = model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)
-    return data['inputs'].get('imgs')
+    return model.data_preprocessor(pseudo_collate([dataset[idx]]), training=False)['inputs']
 
 
 def answer_one(model, cfg, args):
@@ -115,7 +117,8 @@ def answer_one(model, cfg, args):
         idx = args.sample_idx
         if not 0 <= idx < len(dataset):
             raise ConfigError(f'--sample-idx {idx} is outside {info} (0..{len(dataset) - 1})')
-    answer = model.answer([args.question], pixels(model, dataset, idx), args.max_new_tokens)[0]
+    answer = model.answer([args.question], max_new_tokens=args.max_new_tokens,
+                          inputs=visual_inputs(model, dataset, idx))[0]
     print(f'sample {dataset.get_data_info(idx)["token"]}\nQ: {args.question}\nA: {answer}')
 
 
@@ -138,12 +141,12 @@ def answer_file(model, cfg, args):
     out = [None] * len(records)
     with tqdm(total=len(records), desc='answering', unit='question') as bar:
         for token, items in by_sample.items():
-            imgs = pixels(model, dataset, rows[token])
+            inputs = visual_inputs(model, dataset, rows[token])
             for start in range(0, len(items), args.batch_size):
                 chunk = items[start:start + args.batch_size]
-                batch_imgs = None if imgs is None else imgs.expand(len(chunk), *imgs.shape[1:])
-                answers = model.answer([r['question'] for _, r in chunk], batch_imgs,
-                                       args.max_new_tokens)
+                batch = {k: v.expand(len(chunk), *v.shape[1:]) for k, v in inputs.items()}
+                answers = model.answer([r['question'] for _, r in chunk],
+                                       max_new_tokens=args.max_new_tokens, inputs=batch)
                 for (n, record), answer in zip(chunk, answers):
                     out[n] = dict(id=f"{record.get('scene_token')}_{token}_{n}",
                                   question=record['question'], answer=answer)

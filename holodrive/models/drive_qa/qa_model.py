@@ -1,10 +1,11 @@
 """``DriveQAModel``: the mmengine model around :class:`MonoDriveForCausalLM` (train / test
 through ``tools/train.py`` and ``tools/test.py``), and its data preprocessor.
 
-Batches come from :class:`~holodrive.datasets.qa_dataset.DriveQADataset` (six camera images +
-a question record in ``metainfo['qa']``) or from ``DriveQATextDataset`` (``{'text': line}``:
-language modelling on the whole line). ``loss`` scores the answer tokens (teacher forcing);
-``predict`` answers greedily and sets ``pred_answer`` on each data sample.
+Batches come from :class:`~holodrive.datasets.qa_dataset.DriveQADataset` (six camera images
+and/or feature maps such as ``bev_objects`` + a question record in ``metainfo['qa']``) or from
+``DriveQATextDataset`` (``{'text': line}``: language modelling on the whole line). ``loss``
+scores the answer tokens (teacher forcing); ``predict`` answers greedily and sets
+``pred_answer`` on each data sample.
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -27,7 +28,8 @@ IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
 
 @MODELS.register_module()
 class DriveQADataPreprocessor(BaseDataPreprocessor):
-    """uint8 BGR views ``[(V, 3, H, W)] * B`` -> RGB, ImageNet-normalised ``imgs (B, V, 3, H, W)``."""
+    """uint8 BGR views ``[(V, 3, H, W)] * B`` -> RGB, ImageNet-normalised ``imgs (B, V, 3, H, W)``;
+    every other packed input (a feature map ``[(C, H, W)] * B``) is stacked as float32."""
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN_RGB,
                  std: Sequence[float] = IMAGENET_STD_RGB, bgr_to_rgb: bool = True):
@@ -45,6 +47,10 @@ class DriveQADataPreprocessor(BaseDataPreprocessor):
             if self.bgr_to_rgb:
                 imgs = imgs.flip(-3)
             out['imgs'] = (imgs - self.mean) / self.std
+        for key, value in inputs.items():
+            if key != 'img' and value is not None:
+                value = value if torch.is_tensor(value) else torch.stack(list(value))
+                out[key] = value.to(self.mean.device).float()
         return dict(inputs=out, data_samples=samples)
 
 
@@ -69,7 +75,13 @@ class DriveQAModel(BaseModel):
         pretrained: a local ``save_pretrained`` directory of ``MonoDriveForCausalLM`` (e.g. the
             SmolLM2 head written by ``tools/convert/smollm2_gguf.py``); exclusive with ``llm``.
         image_size: ``(W, H)`` of every camera image, multiples of 28.
-        use_images: False: the same LLM without visual input (the no-vision baseline).
+        use_images: False: no camera images (with no ``features`` either: the same LLM
+            without visual input, the no-vision baseline).
+        features: ``{source: dict(key=INPUT_KEY, shape=(H, W))}``: feature maps of the batch
+            (``inputs[INPUT_KEY] (B, C, H, W)``, e.g. ``bev_objects`` of
+            ``RasterizeSceneObjectsBEV``) turned into visual tokens by the LLM's adapter of that
+            source (``llm.adapter_in_channels[source] = C``, ``llm.adapter_fold``); their
+            tokens follow the camera views' in the prompt, under the source's tag (``<BEV>``).
         stage: ``'language' | 'visual' | 'alignment' | 'instruction' | 'instruction_lora'``
             (which parameters learn, :mod:`holodrive.models.drive_qa.training`), or
             ``trainable``: name patterns.
@@ -85,6 +97,7 @@ class DriveQAModel(BaseModel):
     def __init__(self, tokenizer: Optional[str] = None, llm: Optional[dict] = None,
                  pretrained: Optional[str] = None, image_size: Sequence[int] = (224, 112),
                  cameras: Sequence[str] = CAMERA_NAMES, use_images: bool = True,
+                 features: Optional[Dict[str, dict]] = None,
                  stage: str = 'instruction', trainable: Optional[Sequence[str]] = None,
                  lora: Optional[dict] = None, max_new_tokens: int = 24,
                  gradient_checkpointing: bool = False,
@@ -122,9 +135,12 @@ class DriveQAModel(BaseModel):
                               f'{config.downsample_ratio})')
         self.image_size = (int(width), int(height))
         self.use_images = use_images
+        self.features = self._check_features(features or {})
         self.processor = DriveQAProcessor(
             self.tokenizer, tokens_per_view=(width // side) * (height // side) if use_images
-            else 0, cameras=cameras)
+            else 0, cameras=cameras,
+            sources={name: spec['tokens'] for name, spec in self.features.items()})
+        self.visual = use_images or bool(self.features)
         self.max_new_tokens = max_new_tokens
         self.stage = stage
         if (lora is not None) != (stage == 'instruction_lora') and not trainable:
@@ -137,6 +153,26 @@ class DriveQAModel(BaseModel):
         self.trainable_names = set_trainable(self.llm, patterns)
         if gradient_checkpointing:
             self.llm.gradient_checkpointing_enable()
+
+    def _check_features(self, features: Dict[str, dict]) -> Dict[str, dict]:
+        """``model.features`` checked against the LLM's adapters; adds ``channels``, ``tokens``."""
+        config, out = self.llm.config, {}
+        adapters = config.adapter_in_channels or {}
+        for name, spec in features.items():
+            if name not in adapters:
+                raise ConfigError(f'model.features.{name}: the LLM has no adapter for this '
+                                  f'source (model.llm.adapter_in_channels={adapters})')
+            if set(spec) != {'key', 'shape'} or len(spec['shape']) != 2:
+                raise ConfigError(f'model.features.{name}={spec}: give dict(key=INPUT_KEY, '
+                                  'shape=(H, W))')
+            height, width = (int(v) for v in spec['shape'])
+            fold = config.adapter_fold
+            if height % fold or width % fold:
+                raise ConfigError(f'model.features.{name}.shape={(height, width)} is not '
+                                  f'divisible by model.llm.adapter_fold={fold}')
+            out[name] = dict(key=spec['key'], shape=(height, width), channels=adapters[name],
+                             tokens=(height // fold) * (width // fold))
+        return out
 
     def _rename_plain_llm_keys(self, state_dict, prefix, *args):
         """load_state_dict pre-hook (LoRA only): :meth:`rename_checkpoint_keys` under prefix."""
@@ -173,6 +209,30 @@ class DriveQAModel(BaseModel):
                              '= model.image_size')
         return imgs[:num]
 
+    def _visual_features(self, inputs: dict, num: int) -> Optional[Dict[str, torch.Tensor]]:
+        """``{source: (B, C, H, W)}`` of ``model.features`` from the batch, checked."""
+        if not self.features:
+            return None
+        out = {}
+        for name, spec in self.features.items():
+            value = inputs.get(spec['key'])
+            if value is None:
+                raise ValueError(f"DriveQAModel: no {spec['key']!r} in the batch (model.features."
+                                 f"{name}): add the transform that makes it and pack it with "
+                                 f"PackSceneInputs(keys=[..., {spec['key']!r}])")
+            expected = (spec['channels'],) + spec['shape']
+            if value.dim() != 4 or tuple(value.shape[1:]) != expected:
+                raise ValueError(f"inputs[{spec['key']!r}] of shape {tuple(value.shape)}, the "
+                                 f'model expects (B, {", ".join(map(str, expected))}) '
+                                 f'(model.features.{name} / llm.adapter_in_channels)')
+            out[name] = value[:num].to(self.llm.device)
+        return out
+
+    def _visual_inputs(self, inputs: Optional[dict], num: int) -> dict:
+        inputs = inputs or {}
+        return dict(pixel_values=self._pixel_values(inputs, num),
+                    visual_features=self._visual_features(inputs, num))
+
     def _text_batch(self, texts: List[str]) -> Dict[str, torch.Tensor]:
         tok = self.tokenizer
         rows = [tok(t, add_special_tokens=False)['input_ids'] + [self.processor.end_id]
@@ -205,26 +265,27 @@ class DriveQAModel(BaseModel):
             return dict(loss=out.loss)
         qas = [_qa(s) for s in data_samples]
         batch = self.processor.collate([q['question'] for q in qas], [q['answer'] for q in qas],
-                                       visual=self.use_images)
-        out = self.llm(**self._device(batch),
-                       pixel_values=self._pixel_values(inputs, len(qas)))
+                                       visual=self.visual)
+        out = self.llm(**self._device(batch), **self._visual_inputs(inputs, len(qas)))
         return dict(loss=out.loss)
 
     @torch.no_grad()
     def answer(self, questions: List[str], pixel_values: Optional[torch.Tensor] = None,
-               max_new_tokens: Optional[int] = None) -> List[str]:
-        """Greedy answers to ``questions`` (one per sample of ``pixel_values (B, V, 3, H, W)``)."""
-        batch = self._device(self.processor.collate(questions, visual=self.use_images))
+               max_new_tokens: Optional[int] = None, inputs: Optional[dict] = None) -> List[str]:
+        """Greedy answers to ``questions``, one per sample of ``pixel_values (B, V, 3, H, W)``
+        or of the preprocessed ``inputs`` (``imgs`` and the ``model.features`` maps)."""
+        batch = self._device(self.processor.collate(questions, visual=self.visual))
+        visual = self._visual_inputs(inputs, len(questions)) if inputs is not None else dict(
+            pixel_values=pixel_values if self.use_images else None)
         generated = self.llm.generate(
-            **batch, pixel_values=pixel_values if self.use_images else None,
+            **batch, **visual,
             max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False,
             eos_token_id=self.processor.end_id, pad_token_id=self.tokenizer.pad_token_id)
         return self.processor.decode_answers(generated, batch['input_ids'].shape[1])
 
     def predict(self, inputs: dict, data_samples) -> list:
         qas = [_qa(s) for s in data_samples]
-        answers = self.answer([q['question'] for q in qas],
-                              self._pixel_values(inputs, len(qas)))
+        answers = self.answer([q['question'] for q in qas], inputs=inputs)
         for sample, answer in zip(data_samples, answers):
             sample.set_field(answer, 'pred_answer', field_type='metainfo')
         return data_samples

@@ -1,0 +1,154 @@
+"""Feature-map input of the driving-QA head: the object-level BEV map of the visible objects
+(RasterizeSceneObjectsBEV), DriveQAModel(features=...) through the VisualAdapter, and the oracle
+BEV config through tools/train.py, tools/test.py and tools/qa.py."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tests.tool_loader import load_tool
+
+from holodrive.datasets.drive_qa import scene_objects
+from holodrive.datasets.drive_qa.templates import STATUS_ANSWERS
+from holodrive.datasets.transforms.scene_objects import RasterizeSceneObjectsBEV
+
+ROOT = Path(__file__).resolve().parents[1]
+ORACLE = 'configs/drive_qa/mono_tiny_oracle_bev_synthetic.py'
+SMALL = ['model.llm.hidden_size=64', 'model.llm.intermediate_size=128',
+         'model.llm.num_hidden_layers=2', 'model.llm.num_attention_heads=4',
+         'model.llm.num_key_value_heads=2', 'train_dataloader.num_workers=0',
+         'val_dataloader.num_workers=0', 'default_hooks.logger.interval=1']
+
+
+def _records(world):
+    from holodrive.registry import DATASETS
+    dataset = DATASETS.build(dict(
+        type='NuScenesSceneDataset', data_root=str(world.root) + '/',
+        ann_file='nuscenes_infos_val.pkl', pipeline=[], test_mode=True,
+        modality=dict(use_lidar=False, use_camera=True), filter_empty_gt=False))
+    return [dataset.get_data_info(i) for i in range(len(dataset))]
+
+
+def test_raster_counts_each_visible_object_in_the_cell_of_its_ego_centre(tiny_world):
+    raster = RasterizeSceneObjectsBEV(x_range=(-40, 40), y_range=(-40, 40), resolution=2.5)
+    checked = 0
+    for record in _records(tiny_world)[:6]:
+        objects = scene_objects(record)
+        out = raster(dict(record))['bev_objects']
+        assert out.shape == (10 + len(STATUS_ANSWERS), 32, 32) and out.dtype == np.float32
+        expected = np.zeros_like(out)
+        for obj in objects:           # the grid formula written out: column from x, row from y
+            col, row = math.floor((obj.xy[0] + 40) / 2.5), math.floor((obj.xy[1] + 40) / 2.5)
+            if 0 <= row < 32 and 0 <= col < 32:
+                expected[record_class(obj), row, col] += 1
+                if obj.status is not None:
+                    expected[10 + STATUS_ANSWERS.index(obj.status), row, col] += 1
+                checked += 1
+        np.testing.assert_array_equal(out, expected)
+    assert checked >= 5, 'the tiny world has too few visible objects to check the raster'
+
+
+def record_class(obj):
+    from holodrive.datasets.constants import DETECTION_CLASSES
+    return DETECTION_CLASSES.index(obj.name)
+
+
+def test_raster_without_instances_names_the_key():
+    with pytest.raises(KeyError, match="has no 'instances'"):
+        RasterizeSceneObjectsBEV()(dict(token='t0', images={}))
+
+
+@pytest.fixture(scope='module')
+def tokenizer_dir(tmp_path_factory):
+    from holodrive.models.drive_qa.processing import train_drive_tokenizer
+    out = tmp_path_factory.mktemp('bev_tok')
+    lines = ['How many cars are there in front of the ego car?', 'yes', 'no', '0 1 2 3 4'] * 20
+    train_drive_tokenizer(lines, str(out), vocab_size=300)
+    return str(out)
+
+
+def _model(tokenizer_dir, **kwargs):
+    from holodrive.models.drive_qa.qa_model import DriveQAModel
+    torch.manual_seed(0)
+    llm = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, vision_hidden_size=16, vision_base_grid=4,
+               adapter_in_channels={'bev': 17}, adapter_fold=4, initializer_range=0.2)
+    args = dict(tokenizer=tokenizer_dir, llm=llm, use_images=False,
+                features=dict(bev=dict(key='bev_objects', shape=(16, 16))), max_new_tokens=3)
+    args.update(kwargs)
+    return DriveQAModel(**args)
+
+
+def _batch(model, maps):
+    from mmengine.structures import BaseDataElement
+    samples = [BaseDataElement(metainfo=dict(qa=dict(question='How many cars?', answer='2')))
+               for _ in range(len(maps))]
+    return model.data_preprocessor(dict(inputs=dict(bev_objects=list(maps)),
+                                        data_samples=samples))
+
+
+def test_model_reads_the_map_through_the_adapter(tokenizer_dir):
+    model = _model(tokenizer_dir)
+    prompt = model.processor.prompt('How many cars?')
+    assert prompt.count('<IMG_CONTEXT>') == 16 and '<BEV>' in prompt   # (16 / 4) ** 2 tokens
+    maps = torch.zeros(2, 17, 16, 16)
+    maps[1, 0, 3, 5] = 2.0                         # two cars in one cell of the second sample
+    data = _batch(model, maps)
+    loss = model.loss(data['inputs'], data['data_samples'])['loss']
+    loss.backward()
+    adapter = model.llm.adapters['bev']
+    assert adapter.proj[0][1].weight.grad.abs().sum() > 0
+    assert model.llm.model.layers[0].mlp_vis.down_proj.weight.grad.abs().sum() > 0
+    # the map is read: the same question on two different maps gives different logits
+    batch = model.processor.collate(['How many cars?'] * 2, visual=True)
+    with torch.no_grad():
+        logits = model.llm(**batch, visual_features={'bev': data['inputs']['bev_objects']}).logits
+    assert not torch.allclose(logits[0, -1], logits[1, -1])
+    answers = model.answer(['How many cars?'] * 2, inputs=data['inputs'])
+    assert len(answers) == 2
+
+
+def test_wrong_map_shape_and_unknown_source_are_one_line(tokenizer_dir):
+    from holodrive.engine.config_check import ConfigError
+    model = _model(tokenizer_dir)
+    data = _batch(model, torch.zeros(1, 17, 8, 16))
+    with pytest.raises(ValueError, match=r"inputs\['bev_objects'\] of shape \(1, 17, 8, 16\), "
+                                         r'the model expects \(B, 17, 16, 16\)'):
+        model.loss(data['inputs'], data['data_samples'])
+    with pytest.raises(ValueError, match="no 'bev_objects' in the batch"):
+        model.loss({}, data['data_samples'])
+    with pytest.raises(ConfigError, match="model.features.piip: the LLM has no adapter"):
+        _model(tokenizer_dir, features=dict(piip=dict(key='x', shape=(16, 16))))
+    with pytest.raises(ConfigError, match='not divisible by model.llm.adapter_fold=4'):
+        _model(tokenizer_dir, features=dict(bev=dict(key='bev_objects', shape=(18, 16))))
+
+
+def test_oracle_config_trains_scores_and_answers_through_the_tools(tiny_world, tmp_path,
+                                                                   capsys):
+    world = tmp_path / 'world'
+    world.mkdir()
+    for item in Path(tiny_world.root).iterdir():
+        (world / item.name).symlink_to(item)
+    load_tool('tools/create_data.py').main(['drive_qa', '--root-path', str(world),
+                                            '--vocab-size', '400'])
+    opts = [f'data_root={world}/'] + SMALL
+    load_tool('tools/train.py').main([
+        ORACLE, '--work-dir', str(tmp_path / 'bev'), '--cfg-options', *opts,
+        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
+        'train_dataloader.dataset.max_questions=12', 'val_dataloader.dataset.max_questions=4'])
+    ckpt = tmp_path / 'bev/epoch_1.pth'
+    state = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    assert any(k.startswith('llm.adapters.bev.') for k in state)
+    load_tool('tools/test.py').main([ORACLE, str(ckpt), '--work-dir', str(tmp_path / 'test'),
+                                     '--cfg-options', *opts,
+                                     'test_dataloader.dataset.max_questions=6'])
+    (saved,) = (tmp_path / 'test').glob('*/metrics.json')
+    assert json.loads(saved.read_text())['drive_qa/accuracy/num'] == 6
+    capsys.readouterr()
+    load_tool('tools/qa.py').main([ORACLE, str(ckpt), '--data-root', str(world),
+                                   '--sample-idx', '0', '--question',
+                                   'How many cars are there?', '--cfg-options', *SMALL])
+    out = capsys.readouterr().out
+    assert 'Q: How many cars are there?' in out and '\nA: ' in out
