@@ -154,3 +154,19 @@ def test_checker_resolves_mmcv_ops_names_and_norm_requires_grad():
     cfg.model.roi_head.bbox_roi_extractor.roi_layer.type = 'RoIAlignn'
     with pytest.raises(ConfigError, match=r"roi_layer.type: 'RoIAlignn' is not an mmcv.ops"):
         check_config(cfg, path, check_paths=False)
+
+
+def test_schedule_warning_when_max_epochs_outruns_the_scheduler():
+    from mmengine.config import Config
+
+    from holodrive.engine.cli import prepare_config, schedule_warnings
+    path = 'configs/drive_qa/mono_tiny_instruct_synthetic.py'
+    cfg = prepare_config(path, cfg_options={'train_cfg.max_epochs': 8}, check_paths=False)
+    (line,) = schedule_warnings(cfg)
+    assert 'ends at epoch 3' in line and 'max_epochs=8' in line and 'last 5 epochs' in line
+    assert schedule_warnings(prepare_config(path, check_paths=False)) == []
+    assert schedule_warnings(prepare_config(path, cfg_options={'train_cfg.max_epochs': 2},
+                                            check_paths=False)) == []
+    open_ended = Config(dict(train_cfg=dict(max_epochs=8),
+                             param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=True)]))
+    assert schedule_warnings(open_ended) == []

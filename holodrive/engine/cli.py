@@ -91,6 +91,31 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
     return cfg
 
 
+def schedule_warnings(cfg) -> list:
+    """One line per way the lr schedule stops before training does.
+
+    Epoch-based schedulers are fixed when the config is read: ``--cfg-options
+    train_cfg.max_epochs=N`` does not stretch them, so past the last scheduler's ``end`` the lr
+    stays at its final value. Warn when every epoch-based scheduler ends before
+    ``train_cfg.max_epochs`` (iteration-based ones, e.g. a warm-up, are not counted).
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    max_epochs = train_cfg.get('max_epochs')
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    ends = [s.get('end') for s in schedulers if s.get('by_epoch', True)]
+    if not max_epochs or not ends or any(e is None for e in ends):
+        return []
+    last = max(ends)
+    if last >= max_epochs:
+        return []
+    return [f'warning: param_scheduler ends at epoch {last} but train_cfg.max_epochs='
+            f'{max_epochs}: the lr stays at its final value for the last {max_epochs - last} '
+            'epochs (--cfg-options train_cfg.max_epochs does not stretch the schedule; set '
+            'max_epochs in a derived config that rebuilds param_scheduler)']
+
+
 _DATA_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
                   'val_evaluator', 'test_evaluator', 'model')
 
