@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.test_drive_qa_training import SMALL as TINY_LLM_OPTIONS
 from tests.tool_loader import load_tool
 
 from holodrive.datasets.drive_qa import scene_objects
@@ -16,10 +17,7 @@ from holodrive.datasets.transforms.scene_objects import RasterizeSceneObjectsBEV
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE = 'configs/drive_qa/mono_tiny_oracle_bev_synthetic.py'
-SMALL = ['model.llm.hidden_size=64', 'model.llm.intermediate_size=128',
-         'model.llm.num_hidden_layers=2', 'model.llm.num_attention_heads=4',
-         'model.llm.num_key_value_heads=2', 'train_dataloader.num_workers=0',
-         'val_dataloader.num_workers=0', 'default_hooks.logger.interval=1']
+SMALL = TINY_LLM_OPTIONS + ['val_dataloader.num_workers=0']
 
 
 def _records(world):
