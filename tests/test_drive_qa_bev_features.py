@@ -143,7 +143,16 @@ def test_oracle_config_trains_scores_and_answers_through_the_tools(tiny_world, t
                                      '--cfg-options', *opts,
                                      'test_dataloader.dataset.max_questions=6'])
     (saved,) = (tmp_path / 'test').glob('*/metrics.json')
-    assert json.loads(saved.read_text())['drive_qa/accuracy/num'] == 6
+    metrics = json.loads(saved.read_text())
+    assert metrics['drive_qa/accuracy/num'] == 6
+    # the ablation answers the same 6 questions: with the map, tools/test.py's exact match
+    table = load_tool('tools/analysis_tools/qa_visual_ablation.py').main([
+        ORACLE, str(ckpt), '--data-root', str(world), '--out', str(tmp_path / 'abl.json'),
+        '--cfg-options', *SMALL, 'test_dataloader.dataset.max_questions=6'])
+    assert table['overall']['num'] == 6
+    assert table['overall']['exact_match'] == pytest.approx(metrics['drive_qa/accuracy'])
+    assert 0.0 <= table['overall']['same_answer'] <= 1.0
+    assert sum(row['num'] for key, row in table.items() if key.startswith('hop')) == 6
     capsys.readouterr()
     load_tool('tools/qa.py').main([ORACLE, str(ckpt), '--data-root', str(world),
                                    '--sample-idx', '0', '--question',
