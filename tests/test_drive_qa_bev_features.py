@@ -13,7 +13,7 @@ from tests.tool_loader import load_tool
 
 from holodrive.datasets.drive_qa import scene_objects
 from holodrive.datasets.drive_qa.templates import STATUS_ANSWERS
-from holodrive.datasets.transforms.scene_objects import RasterizeSceneObjectsBEV
+from holodrive.datasets.transforms.scene_objects import RasterizeSceneObjectsBEV, SceneObjectTokens
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE = 'configs/drive_qa/mono_tiny_oracle_bev_synthetic.py'
@@ -56,6 +56,41 @@ def record_class(obj):
 def test_raster_without_instances_names_the_key():
     with pytest.raises(KeyError, match="has no 'instances'"):
         RasterizeSceneObjectsBEV()(dict(token='t0', images={}))
+
+
+def test_object_tokens_hold_one_nearest_first_object_per_slot(tiny_world):
+    from holodrive.datasets.drive_qa.scene import SECTORS
+    tokens = SceneObjectTokens(max_objects=4, radius=40.0)
+    checked = dropped = 0
+    for record in _records(tiny_world)[:6]:
+        objects = sorted(scene_objects(record), key=lambda o: math.hypot(*o.xy))
+        results = tokens(dict(record))
+        out = results['object_tokens']
+        assert out.shape == (10 + len(STATUS_ANSWERS) + 4 + 4, 1, 4) and out.dtype == np.float32
+        expected = np.zeros_like(out)
+        for slot, obj in enumerate(objects[:4]):
+            column = np.zeros(out.shape[0], dtype=np.float32)
+            column[record_class(obj)] = 1
+            if obj.status is not None:
+                column[10 + STATUS_ANSWERS.index(obj.status)] = 1
+            bearing = math.degrees(math.atan2(obj.xy[1], obj.xy[0]))
+            sector = ('front' if abs(bearing) <= 45 else 'back' if abs(bearing) >= 135
+                      else 'left' if bearing > 0 else 'right')
+            column[17 + SECTORS.index(sector)] = 1
+            column[21:] = [obj.xy[0] / 40, obj.xy[1] / 40, math.hypot(*obj.xy) / 40, 1]
+            expected[:, 0, slot] = column
+            checked += 1
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+        assert results['object_tokens_dropped'] == max(0, len(objects) - 4)
+        dropped += results['object_tokens_dropped']
+    assert checked >= 5 and dropped >= 1, 'the tiny world should fill and overflow 4 slots'
+
+
+def test_object_tokens_reject_a_bad_slot_count_and_name_missing_keys():
+    with pytest.raises(ValueError, match='max_objects=0'):
+        SceneObjectTokens(max_objects=0)
+    with pytest.raises(KeyError, match="has no 'images'"):
+        SceneObjectTokens()(dict(token='t0', instances=[]))
 
 
 @pytest.fixture(scope='module')
@@ -123,14 +158,19 @@ def test_wrong_map_shape_and_unknown_source_are_one_line(tokenizer_dir):
         _model(tokenizer_dir, features=dict(bev=dict(key='bev_objects', shape=(18, 16))))
 
 
-def test_oracle_config_trains_scores_and_answers_through_the_tools(tiny_world, tmp_path,
-                                                                   capsys):
-    world = tmp_path / 'world'
-    world.mkdir()
+@pytest.fixture(scope='module')
+def qa_world(tiny_world, tmp_path_factory):
+    """The tiny world (linked) with its driving-QA data and a 400-token BPE."""
+    world = tmp_path_factory.mktemp('qa_world')
     for item in Path(tiny_world.root).iterdir():
         (world / item.name).symlink_to(item)
     load_tool('tools/create_data.py').main(['drive_qa', '--root-path', str(world),
                                             '--vocab-size', '400'])
+    return world
+
+
+def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp_path, capsys):
+    world = qa_world
     opts = [f'data_root={world}/'] + SMALL
     load_tool('tools/train.py').main([
         ORACLE, '--work-dir', str(tmp_path / 'bev'), '--cfg-options', *opts,
@@ -159,3 +199,21 @@ def test_oracle_config_trains_scores_and_answers_through_the_tools(tiny_world, t
                                    'How many cars are there?', '--cfg-options', *SMALL])
     out = capsys.readouterr().out
     assert 'Q: How many cars are there?' in out and '\nA: ' in out
+
+
+def test_object_token_config_trains_and_scores_one_token_per_object(qa_world, tmp_path):
+    config = 'configs/drive_qa/mono_tiny_oracle_objects_synthetic.py'
+    opts = [f'data_root={qa_world}/'] + SMALL
+    load_tool('tools/train.py').main([
+        config, '--work-dir', str(tmp_path / 'obj'), '--cfg-options', *opts,
+        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
+        'train_dataloader.dataset.max_questions=8', 'val_dataloader.dataset.max_questions=4'])
+    ckpt = tmp_path / 'obj/epoch_1.pth'
+    state = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    # 25 channels per object, no fold: the adapter's first projection reads 25 features
+    assert state['llm.adapters.bev.proj.0.1.weight'].shape[1] == 25
+    load_tool('tools/test.py').main([config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
+                                     '--cfg-options', *opts,
+                                     'test_dataloader.dataset.max_questions=4'])
+    (saved,) = (tmp_path / 'test').glob('*/metrics.json')
+    assert json.loads(saved.read_text())['drive_qa/accuracy/num'] == 4

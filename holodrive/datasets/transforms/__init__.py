@@ -13,7 +13,7 @@ from .db_sampler import GTDatabaseError, SceneDataBaseSampler, read_db_infos
 from .depth import ProjectLidarDepth, depth_bin_targets, min_pool_depth, project_depth
 from .formatting import FilterSceneInstances, PackSceneInputs
 from .layout import ProjectLayoutToCameras
-from .scene_objects import RasterizeSceneObjectsBEV
+from .scene_objects import RasterizeSceneObjectsBEV, SceneObjectTokens
 from .loading import (LoadMultiViewImagesChecked, LoadPointsChecked,
                       LoadSceneAnnotations3D, LoadSweepsChecked,
                       read_points_checked)
@@ -26,7 +26,7 @@ __all__ = [
     'GTDatabaseError', 'SceneDataBaseSampler', 'read_db_infos',
     'parse_description', 'ProjectLidarDepth', 'project_depth', 'min_pool_depth',
     'depth_bin_targets', 'FilterSceneInstances', 'PackSceneInputs', 'ProjectLayoutToCameras',
-    'RasterizeSceneObjectsBEV',
+    'RasterizeSceneObjectsBEV', 'SceneObjectTokens',
     'LoadPointsChecked', 'LoadSweepsChecked', 'LoadMultiViewImagesChecked',
     'LoadSceneAnnotations3D', 'read_points_checked', 'LoadAdjacentFrames',
 ]

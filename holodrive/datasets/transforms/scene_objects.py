@@ -69,3 +69,66 @@ class RasterizeSceneObjectsBEV(BaseTransform):
 
     def __repr__(self):
         return f'{type(self).__name__}(grid={self.grid}, classes={len(self.classes)})'
+
+
+@TRANSFORMS.register_module()
+class SceneObjectTokens(BaseTransform):
+    """Visible objects -> one feature vector each: ``results['object_tokens']`` ``(C, 1, N)``.
+
+    The object-level alternative to :class:`RasterizeSceneObjectsBEV`: the same objects, one
+    column per object (nearest first, at most ``max_objects``; the rest of the N columns are
+    zero), fed to the driving-QA head as a ``1 x N`` map through its ``VisualAdapter`` (fold 1),
+    so each object becomes one visual token. Channels per object, in order: class one-hot
+    (``len(classes)``), closed-set status one-hot (7, all zero without a status), ego sector
+    one-hot (``SECTORS``: front / left / back / right), ``x / radius``, ``y / radius``,
+    ``distance / radius`` (ego frame, metres / metres) and 1 (present). A detector's boxes
+    (class, status from its velocity / attribute, BEV centre) fill the same layout.
+
+    Args:
+        max_objects: N, the number of token slots. Objects beyond it (the farthest) are dropped
+            and counted in ``results['object_tokens_dropped']``.
+        radius: the normaliser of the coordinates (the question radius, 40 m).
+        classes: class channels, index = ``bbox_label_3d``.
+    """
+
+    def __init__(self, max_objects: int = 48, radius: float = 40.0,
+                 classes: Sequence[str] = DETECTION_CLASSES):
+        from ..drive_qa.scene import SECTORS
+        from ..drive_qa.templates import STATUS_ANSWERS
+        if int(max_objects) < 1:
+            raise ValueError(f'SceneObjectTokens: max_objects={max_objects!r} must be >= 1')
+        self.max_objects = int(max_objects)
+        self.radius = float(radius)
+        self.classes = tuple(classes)
+        self.statuses = tuple(STATUS_ANSWERS)
+        self.sectors = tuple(SECTORS)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.classes) + len(self.statuses) + len(self.sectors) + 4
+
+    def transform(self, results: dict) -> dict:
+        from ..drive_qa.scene import scene_objects
+        for key in ('instances', 'images'):
+            if key not in results:
+                raise KeyError(f'SceneObjectTokens: sample {results.get("token", "?")} has no '
+                               f'{key!r}: use the info records of tools/create_data.py with '
+                               'DriveQADataset (modality use_camera=True)')
+        objects = sorted(scene_objects(results, classes=self.classes), key=lambda o: o.distance)
+        out = np.zeros((self.num_channels, 1, self.max_objects), dtype=np.float32)
+        n_cls, n_st = len(self.classes), len(self.statuses)
+        base = n_cls + n_st + len(self.sectors)
+        for slot, obj in enumerate(objects[:self.max_objects]):
+            out[self.classes.index(obj.name), 0, slot] = 1.0
+            if obj.status is not None:
+                out[n_cls + self.statuses.index(obj.status), 0, slot] = 1.0
+            out[n_cls + n_st + self.sectors.index(obj.sector), 0, slot] = 1.0
+            out[base:base + 4, 0, slot] = (obj.xy[0] / self.radius, obj.xy[1] / self.radius,
+                                           obj.distance / self.radius, 1.0)
+        results['object_tokens'] = out
+        results['object_tokens_dropped'] = max(0, len(objects) - self.max_objects)
+        return results
+
+    def __repr__(self):
+        return (f'{type(self).__name__}(max_objects={self.max_objects}, '
+                f'radius={self.radius}, classes={len(self.classes)})')
