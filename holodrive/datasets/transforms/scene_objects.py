@@ -25,6 +25,18 @@ from ..constants import DETECTION_CLASSES
 from .bev import BEVGrid
 
 
+def _visible_objects(results: dict, classes: Sequence[str], owner: str) -> list:
+    """The record's visible ``SceneObject`` s; a one-line KeyError naming the sample without
+    ``instances`` / ``images``."""
+    from ..drive_qa.scene import scene_objects
+    for key in ('instances', 'images'):
+        if key not in results:
+            raise KeyError(f'{owner}: sample {results.get("token", "?")} has no {key!r}: use '
+                           'the info records of tools/create_data.py with DriveQADataset '
+                           '(modality use_camera=True)')
+    return scene_objects(results, classes=classes)
+
+
 @TRANSFORMS.register_module()
 class RasterizeSceneObjectsBEV(BaseTransform):
     """Visible objects -> ``results['bev_objects']`` (module docstring).
@@ -48,15 +60,9 @@ class RasterizeSceneObjectsBEV(BaseTransform):
         return len(self.classes) + len(self.statuses)
 
     def transform(self, results: dict) -> dict:
-        from ..drive_qa.scene import scene_objects
-        for key in ('instances', 'images'):
-            if key not in results:
-                raise KeyError(f'RasterizeSceneObjectsBEV: sample {results.get("token", "?")} '
-                               f'has no {key!r}: use the info records of tools/create_data.py '
-                               'with DriveQADataset (modality use_camera=True)')
         out = np.zeros((self.num_channels,) + self.grid.shape, dtype=np.float32)
         height, width = self.grid.shape
-        for obj in scene_objects(results, classes=self.classes):
+        for obj in _visible_objects(results, self.classes, type(self).__name__):
             col, row = np.floor(self.grid.to_pixel(np.asarray(obj.xy)) + 0.5).astype(int)
             if not (0 <= row < height and 0 <= col < width):
                 continue
@@ -108,13 +114,8 @@ class SceneObjectTokens(BaseTransform):
         return len(self.classes) + len(self.statuses) + len(self.sectors) + 4
 
     def transform(self, results: dict) -> dict:
-        from ..drive_qa.scene import scene_objects
-        for key in ('instances', 'images'):
-            if key not in results:
-                raise KeyError(f'SceneObjectTokens: sample {results.get("token", "?")} has no '
-                               f'{key!r}: use the info records of tools/create_data.py with '
-                               'DriveQADataset (modality use_camera=True)')
-        objects = sorted(scene_objects(results, classes=self.classes), key=lambda o: o.distance)
+        objects = sorted(_visible_objects(results, self.classes, type(self).__name__),
+                         key=lambda o: o.distance)
         out = np.zeros((self.num_channels, 1, self.max_objects), dtype=np.float32)
         n_cls, n_st = len(self.classes), len(self.statuses)
         base = n_cls + n_st + len(self.sectors)
