@@ -12,6 +12,11 @@ the deformable conv, and so do we):
 3. *context*: a 1x1 conv to ``context_channels`` (the features lift-splat carries);
 4. *depth*: residual blocks, an ASPP (dilations 6 / 12 / 18 + global pooling) for a wide
    receptive field at the feature resolution, and a 1x1 conv to ``D`` depth-bin logits.
+
+Optional, ours (not in BEVDepth): ``prior_channels > 0`` takes per-cell geometry channels
+(``LSSViewTransform(ground_prior=...)``: the soft depth bins where the cell's rays meet the
+ground plane), concatenated to the input of *reduce* and mapped by a zero-initialised 1x1
+conv (``prior_logits``) straight onto the depth logits, so the head starts as without it.
 """
 from typing import Optional, Sequence
 
@@ -110,17 +115,19 @@ class DepthNet(BaseModule):
         num_res_blocks: residual blocks before the ASPP (BEVDepth: 3).
         aspp_dilations: dilations of the ASPP's 3x3 branches.
         cam_dim: length of the camera vector (:data:`CAMERA_PARAM_DIM`).
+        prior_channels: width of the optional geometry prior (module docstring); 0: none.
     """
 
     def __init__(self, in_channels: int, mid_channels: int, context_channels: int,
                  num_depth_bins: int, num_res_blocks: int = 3,
                  aspp_dilations: Sequence[int] = (6, 12, 18),
-                 cam_dim: int = CAMERA_PARAM_DIM, init_cfg=None):
+                 cam_dim: int = CAMERA_PARAM_DIM, prior_channels: int = 0, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.num_depth_bins = int(num_depth_bins)
         self.context_channels = int(context_channels)
         self.cam_dim = int(cam_dim)
-        self.reduce = _conv_bn_relu(in_channels, mid_channels)
+        self.prior_channels = int(prior_channels)
+        self.reduce = _conv_bn_relu(in_channels + self.prior_channels, mid_channels)
         self.cam_norm = nn.BatchNorm1d(cam_dim)
         self.context_gate = _CameraGate(cam_dim, mid_channels)
         self.depth_gate = _CameraGate(cam_dim, mid_channels)
@@ -128,12 +135,19 @@ class DepthNet(BaseModule):
         self.depth_body = nn.Sequential(*[_ResBlock(mid_channels) for _ in range(num_res_blocks)],
                                         _ASPP(mid_channels, aspp_dilations))
         self.depth_out = nn.Conv2d(mid_channels, num_depth_bins, 1)
+        self.prior_logits = None
+        if self.prior_channels:
+            self.prior_logits = nn.Conv2d(self.prior_channels, num_depth_bins, 1)
+            nn.init.zeros_(self.prior_logits.weight)
+            nn.init.zeros_(self.prior_logits.bias)
 
-    def forward(self, x: torch.Tensor, cam: torch.Tensor):
+    def forward(self, x: torch.Tensor, cam: torch.Tensor, prior: Optional[torch.Tensor] = None):
         """
         Args:
             x: ``(N, C_in, h, w)`` features of ``N`` camera images (``N = B * V``).
             cam: ``(N, cam_dim)`` camera vectors (:func:`camera_params`).
+            prior: ``(N, prior_channels, h, w)`` geometry prior; required iff
+                ``prior_channels > 0``.
 
         Returns:
             ``(depth_logits (N, D, h, w), context (N, context_channels, h, w))``.
@@ -141,8 +155,20 @@ class DepthNet(BaseModule):
         if cam.shape != (x.shape[0], self.cam_dim):
             raise ValueError(f'DepthNet: camera vector {tuple(cam.shape)} for features '
                              f'{tuple(x.shape)}; expected ({x.shape[0]}, {self.cam_dim})')
+        if self.prior_channels:
+            want = (x.shape[0], self.prior_channels, *x.shape[-2:])
+            if prior is None or tuple(prior.shape) != want:
+                got = None if prior is None else tuple(prior.shape)
+                raise ValueError(f'DepthNet: geometry prior {got} for features '
+                                 f'{tuple(x.shape)}; expected {want}')
+            prior = prior.to(x.dtype)
+            x = torch.cat([x, prior], dim=1)
+        elif prior is not None:
+            raise ValueError('DepthNet: a geometry prior was given but prior_channels=0')
         cam = self.cam_norm(cam.to(x.dtype))
         x = self.reduce(x)
         context = self.context_out(self.context_gate(x, cam))
         depth = self.depth_out(self.depth_body(self.depth_gate(x, cam)))
+        if self.prior_logits is not None:
+            depth = depth + self.prior_logits(prior)
         return depth, context

@@ -134,3 +134,72 @@ def bev_sample_grid(points_lidar: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
     gx = (points_lidar[..., 0] - grid.x_range[0]) / (grid.x_range[1] - grid.x_range[0])
     gy = (points_lidar[..., 1] - grid.y_range[0]) / (grid.y_range[1] - grid.y_range[0])
     return torch.stack([gx, gy], dim=-1) * 2 - 1
+
+
+def ground_depth(cam2img: torch.Tensor, cam2lidar: torch.Tensor,
+                 img_aug_matrix: Optional[torch.Tensor], image_size: Sequence[int],
+                 downsample: int, ground_z: float, sub_rows: int = 4,
+                 lidar_aug_matrix: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Camera depth at which the ray of each (sub-)pixel meets the ground plane.
+
+    The ground is the plane ``z = ground_z`` of the *recorded* LiDAR frame (nuScenes: about
+    -1.84 m, the LiDAR's height). With packed calibrations (``cam2lidar`` into the augmented
+    frame) pass ``lidar_aug_matrix`` (``(B, 4, 4)``, recorded -> augmented): the rays are
+    taken back to the recorded frame, so any BEV rotation / scale / flip / translation is
+    followed. In that frame a ray is ``p(d) = o + d * r`` (``r = M[:3, :3] @ (u, v, 1)``,
+    ``o = M[:3, 3]``, ``M = inv(lidar_aug_matrix) @`` :func:`img_to_lidar_matrix`) and meets
+    the plane at ``d = (ground_z - o_z) / r_z``.
+
+    Args:
+        cam2img, cam2lidar, img_aug_matrix: ``(B, V, 4, 4)``.
+        image_size: ``(H, W)`` of the augmented images; downsample: feature stride ``s``.
+        ground_z: metres, recorded LiDAR frame.
+        sub_rows: rays per feature cell, at the cell's centre column and ``sub_rows`` evenly
+            spaced pixel rows inside it (``s * i + (k + 0.5) * s / sub_rows - 0.5``; a
+            stride-16 cell near the horizon spans tens of metres of ground).
+        lidar_aug_matrix: ``(B, 4, 4)`` or None (``cam2lidar`` is the recorded one).
+
+    Returns:
+        ``(B, V, sub_rows, h, w)`` float32 depths (metres); ``inf`` where the ray does not
+        go down to the ground (at or above the horizon).
+    """
+    h, w = feature_size(image_size, downsample)
+    mat = img_to_lidar_matrix(cam2img, cam2lidar, img_aug_matrix)           # (B, V, 4, 4)
+    if lidar_aug_matrix is not None:
+        mat = torch.linalg.inv(lidar_aug_matrix.double())[:, None] @ mat
+    dev = mat.device
+    us = (torch.arange(w, dtype=torch.float64, device=dev) + 0.5) * downsample - 0.5
+    offsets = (torch.arange(sub_rows, dtype=torch.float64, device=dev) + 0.5) / sub_rows
+    vs = (torch.arange(h, dtype=torch.float64, device=dev)[None, :] + offsets[:, None]) \
+        * downsample - 0.5                                                  # (K, h)
+    row = mat[..., 2, :, None, None, None]                                  # (B, V, 4, 1, 1, 1)
+    ray_z = row[:, :, 0] * us + row[:, :, 1] * vs[:, :, None] + row[:, :, 2]  # (B, V, K, h, w)
+    depth = (ground_z - row[:, :, 3]) / ray_z
+    going_down = (ray_z < 0) & (depth > 0)
+    return torch.where(going_down, depth, torch.full_like(depth, float('inf'))).float()
+
+
+def soft_depth_bins(depths: torch.Tensor, depth_bins: Sequence[float],
+                    sigma_bins: float = 1.0) -> torch.Tensor:
+    """Gaussian soft one-hots of depths over the bins, averaged over the sub-rays.
+
+    Args:
+        depths: ``(B, V, K, h, w)`` metres (``inf``: no ground), from :func:`ground_depth`.
+        depth_bins: ``(start, stop, step)``; sigma_bins: Gaussian width in bins.
+
+    Returns:
+        ``(B, V, D + 1, h, w)``: per bin the mean over the ``K`` rays of
+        ``exp(-((c_k - d) / (sigma * step))^2 / 2)`` normalised over the bins (rays whose
+        depth is beyond the last bin or infinite count nothing), and a last channel with the
+        share of those rays (ground beyond the range or not seen).
+    """
+    start, stop, step = (float(v) for v in depth_bins)
+    centres = depth_bin_centres(depth_bins).to(depths.device, torch.float32)
+    inside = torch.isfinite(depths) & (depths < stop)
+    d = torch.where(inside, depths, torch.zeros_like(depths))[:, :, :, None]  # (B,V,K,1,h,w)
+    z = (centres[:, None, None] - d) / (sigma_bins * step)
+    weights = torch.exp(-0.5 * z * z)
+    weights = weights / weights.sum(dim=3, keepdim=True).clamp_min(1e-12)
+    weights = weights * inside[:, :, :, None].to(weights.dtype)
+    far = (~inside).to(weights.dtype).mean(dim=2, keepdim=True)
+    return torch.cat([weights.mean(dim=2), far], dim=2)

@@ -26,7 +26,7 @@ from holodrive.registry import MODELS
 from .bev_pool import DEFAULT_MAX_ELEMENTS, bev_pool, compute_ranks
 from .depth_net import camera_params
 from .frustum import bev_sample_grid, depth_bin_centres, feature_size, frustum_to_lidar, \
-    make_frustum
+    ground_depth, make_frustum, soft_depth_bins
 
 
 class ViewTransformInputError(ValueError):
@@ -187,13 +187,20 @@ class LSSViewTransform(_FrustumGeometry):
             ``r * onehot + (1 - r) * P_net`` while ``self.training`` (the train pipeline packs
             the targets for the depth loss anyway); eval always lifts with ``P_net``.
             ``DepthTeacherForcingHook`` anneals it during training.
+        ground_prior: optional ``dict(ground_z=-1.84, sub_rows=4, sigma_bins=1.0)`` (ours,
+            not BEVDepth's): give the depth net, per feature cell, the soft depth bins at which
+            ``sub_rows`` rays of the cell meet the ground plane ``z = ground_z`` of the recorded
+            LiDAR frame (:func:`~.frustum.ground_depth`, :func:`~.frustum.soft_depth_bins`;
+            ``D + 1`` channels, from the packed calibration, so image and BEV augmentation are
+            followed). Needs a depth_net.
         **kwargs: geometry (:class:`_FrustumGeometry`: ``image_size``, ``downsample``,
             ``depth_bins``, ``bev_grid``, ``z_range``, ``num_views``, ``apply_lidar_aug``,
             ``max_elements``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth_net: Optional[dict] = None,
-                 depth_source: str = 'net', teacher_forcing: float = 0.0, **kwargs):
+                 depth_source: str = 'net', teacher_forcing: float = 0.0,
+                 ground_prior: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         if depth_source not in ('net', 'lidar'):
@@ -207,9 +214,19 @@ class LSSViewTransform(_FrustumGeometry):
         if not 0.0 <= self.teacher_forcing <= 1.0 or (teacher_forcing and depth_net is None):
             raise ValueError(f'LSSViewTransform: teacher_forcing={teacher_forcing!r} must be in '
                              '[0, 1] and needs a depth_net')
+        self.ground_prior = None
+        if ground_prior is not None:
+            unknown = set(ground_prior) - {'ground_z', 'sub_rows', 'sigma_bins'}
+            if unknown or depth_net is None:
+                raise ValueError(f'LSSViewTransform: ground_prior={ground_prior!r}: keys are '
+                                 'ground_z, sub_rows, sigma_bins, and it needs a depth_net')
+            self.ground_prior = dict(ground_z=-1.84, sub_rows=4, sigma_bins=1.0)
+            self.ground_prior.update(ground_prior)
         self.depth_net = None
         if depth_net is not None:
             cfg = dict(type='DepthNet', mid_channels=in_channels)
+            if self.ground_prior is not None:
+                cfg['prior_channels'] = self.num_depth_bins + 1
             cfg.update(depth_net)
             cfg.setdefault('in_channels', in_channels)
             cfg.setdefault('context_channels', out_channels)
@@ -239,7 +256,11 @@ class LSSViewTransform(_FrustumGeometry):
         if self.depth_net is not None:
             cam = camera_params(geometry['cam2img'], geometry['cam2lidar'],
                                 geometry['img_aug_matrix'])
-            logits, context = self.depth_net(img_feats.flatten(0, 1), cam.flatten(0, 1))
+            prior = None
+            if self.ground_prior is not None:
+                prior = self.ground_prior_bins(self.ground_geometry(inputs, geometry, data_samples))
+                prior = prior.to(img_feats.device).flatten(0, 1)
+            logits, context = self.depth_net(img_feats.flatten(0, 1), cam.flatten(0, 1), prior)
             out['depth_logits'] = logits.view(b, v, -1, h, w)
             depth_probs = out['depth_logits'].softmax(dim=2)
             if self.depth_source == 'lidar':
@@ -259,6 +280,28 @@ class LSSViewTransform(_FrustumGeometry):
         out.update(bev_feats=bev_pool(depth_probs, context, ranks, self.max_elements),
                    depth_probs=depth_probs, context=context)
         return out
+
+    def ground_geometry(self, inputs: dict, geometry: dict, data_samples=None) -> dict:
+        """``geometry`` plus ``recorded_to_frame``: the packed ``lidar_aug_matrix`` that takes
+        the recorded LiDAR frame (the ground plane's) to the one of ``cam2lidar``, or None
+        when ``cam2lidar`` is the recorded one (``apply_lidar_aug``)."""
+        out = dict(geometry, recorded_to_frame=None)
+        if not self.apply_lidar_aug:
+            out['recorded_to_frame'] = self._matrix(inputs, 'lidar_aug_matrix',
+                                                    geometry['cam2img'].shape[0], False,
+                                                    data_samples)
+        return out
+
+    @torch.no_grad()
+    def ground_prior_bins(self, geometry: dict) -> torch.Tensor:
+        """``(B, V, D + 1, h, w)`` ground-plane soft depth bins of ``ground_prior``
+        (``geometry`` from :meth:`ground_geometry`)."""
+        cfg = self.ground_prior
+        depths = ground_depth(geometry['cam2img'], geometry['cam2lidar'],
+                              geometry['img_aug_matrix'], self.image_size, self.downsample,
+                              float(cfg['ground_z']), int(cfg['sub_rows']),
+                              geometry.get('recorded_to_frame'))
+        return soft_depth_bins(depths, self.depth_bins, float(cfg['sigma_bins']))
 
     def _oracle_depth(self, depth_probs: torch.Tensor, inputs: dict, data_samples=None,
                       weight: float = 1.0) -> torch.Tensor:
