@@ -102,6 +102,22 @@ def test_image_with_wrong_size(copy_world):
     _check(excinfo, path, 'is 64x36')
 
 
+def test_world_resolution_other_than_the_configs_is_one_line(tiny_world):
+    from holodrive.engine.config_check import ConfigError
+
+    cam = _info(tiny_world)['images']['CAM_FRONT']
+    w, h = int(cam['width']), int(cam['height'])
+    ok = _dataset(tiny_world, [dict(type='LoadMultiViewImagesChecked', source_size=(w, h))])
+    assert ok[0]['img'][0].shape[:2] == (h, w)
+    wrong = _dataset(tiny_world, [dict(type='LoadMultiViewImagesChecked',
+                                       source_size=(2 * w, 2 * h))])
+    with pytest.raises(ConfigError) as excinfo:
+        wrong[0]
+    msg = str(excinfo.value)
+    assert f'is {w}x{h}, the config expects {2 * w}x{2 * h}' in msg, msg
+    assert f'--image-size {2 * w} {2 * h}' in msg and len(msg.splitlines()) == 1, msg
+
+
 # ------------------------------------------------------------------------ tables
 def _table(world, name):
     return Path(world.root) / world.version / f'{name}.json'

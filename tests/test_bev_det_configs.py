@@ -167,3 +167,25 @@ def test_teacher_forcing_hook_anneals_the_lift_of_the_config_model(tiny_world):
         hook.before_train(SimpleNamespace(model=oracle))
     with pytest.raises(ValueError, match='no LSSViewTransform'):
         hook.before_train(SimpleNamespace(model=torch.nn.Linear(2, 2)))
+
+
+def test_512x256_config_geometry_head_width_and_world_resolution_check(tiny_world):
+    """bev_det_piip_tiny_512x256_synthetic.py: 512x256 input (16 x 32 stride-16 cells per
+    view), 16-wide CenterHead branches, and a world of another resolution is one line."""
+    from holodrive.engine.config_check import ConfigError
+    from holodrive.registry import DATASETS, MODELS
+    cfg = _cfg('configs/bev_det/bev_det_piip_tiny_512x256_synthetic.py', tiny_world.root)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    assert model.view_transform.image_size == (256, 512)
+    assert model.view_transform.feature_size == (16, 32)
+    assert model.img_backbone.real_sizes == [256, 512]
+    branch = model.bbox_head.task_heads[0].heatmap
+    assert branch[0].conv.out_channels == 16          # the hidden conv of one branch
+    imgs = torch.randn(6, 3, 256, 512)
+    feats = model.img_backbone(imgs)
+    assert feats[cfg.model.img_in_indices[0]].shape[-2:] == (16, 32)   # stride 16
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    with pytest.raises(ConfigError, match=r'the config expects 640x360 camera images .*'
+                                          r'--image-size 640 360'):
+        ds[0]

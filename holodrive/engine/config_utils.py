@@ -40,7 +40,7 @@ NUS_CENTER_TASKS = (('car',), ('truck', 'construction_vehicle'), ('bus', 'traile
 
 
 def center_head_nus(in_channels, point_cloud_range, voxel_size, out_size_factor,
-                    share_conv_channel=64, max_num=500):
+                    share_conv_channel=64, max_num=500, head_conv=64):
     """``(bbox_head, train_cfg, test_cfg)`` of mmdet3d's ``CenterHead`` with CenterPoint's
     nuScenes recipe (the six tasks, Gaussian focal + L1 losses, rotated-NMS decoding) on the
     head grid ``(point_cloud_range[3:5] - [0:2]) / voxel_size / out_size_factor``.
@@ -52,6 +52,9 @@ def center_head_nus(in_channels, point_cloud_range, voxel_size, out_size_factor,
         out_size_factor: target grid cells per head cell.
         share_conv_channel: width of the head's shared conv.
         max_num: boxes kept per sample (coder ``max_num``, ``max_objs``, ``max_per_img``).
+        head_conv: width of each ``SeparateHead`` branch's hidden conv (mmdet3d's default 64).
+            The head has 36 such branches (6 tasks x reg / height / dim / rot / vel /
+            heatmap) at the full head grid, so on a small BEV model they are most of its cost.
     """
     grid_size = [round((point_cloud_range[i + 3] - point_cloud_range[i]) / voxel_size[i])
                  for i in range(3)]
@@ -66,7 +69,8 @@ def center_head_nus(in_channels, point_cloud_range, voxel_size, out_size_factor,
             type='CenterPointBBoxCoder', pc_range=point_cloud_range[:2],
             post_center_range=post_range, max_num=max_num, score_threshold=0.1,
             out_size_factor=out_size_factor, voxel_size=voxel_size[:2], code_size=9),
-        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3),
+        separate_head=dict(type='SeparateHead', init_bias=-2.19, final_kernel=3,
+                           head_conv=head_conv),
         loss_cls=dict(type='mmdet.GaussianFocalLoss', reduction='mean'),
         loss_bbox=dict(type='mmdet.L1Loss', reduction='mean', loss_weight=0.25),
         norm_bbox=True)

@@ -168,14 +168,31 @@ class LoadMultiViewImagesChecked(LoadMultiViewImageFromFiles):
     when the info records the image size, has that size (a resized image would
     silently break ``cam2img``; mmdet3d would pad it to the largest view). The size
     check reads the image header (``check_size=False`` skips it).
+
+    ``source_size=(W, H)`` (optional) is the camera resolution the config was made for: a
+    world of another resolution is one :class:`~holodrive.engine.config_check.ConfigError`
+    line (otherwise ``MultiViewImageAug`` would silently pad a small image with black).
     """
 
-    def __init__(self, num_views: int = 6, check_size: bool = True, **kwargs):
+    def __init__(self, num_views: int = 6, check_size: bool = True,
+                 source_size: Optional[tuple] = None, **kwargs):
         super().__init__(num_views=num_views, **kwargs)
         self.check_size = check_size
+        self.source_size = None if source_size is None else \
+            (int(source_size[0]), int(source_size[1]))
+
+    def _check_source_size(self, results: dict, cam: str, width: int, height: int) -> None:
+        if self.source_size is not None and (width, height) != self.source_size:
+            from holodrive.engine.config_check import ConfigError
+            w, h = self.source_size
+            raise ConfigError(
+                f'LoadMultiViewImagesChecked: {cam} of sample {results.get("token", "?")!r} '
+                f'is {width}x{height}, the config expects {w}x{h} camera images '
+                f'(source_size); make the world with tools/create_data.py synthetic '
+                f'--image-size {w} {h}, or use a config for this resolution')
 
     def transform(self, results: dict) -> dict:
-        for item in results['images'].values():
+        for cam, item in results['images'].items():
             path = item['img_path']
             if not exists(path, backend_args=self.backend_args):
                 raise MissingSampleError('camera image not found', path, _IMAGE_FIX)
@@ -193,11 +210,17 @@ class LoadMultiViewImagesChecked(LoadMultiViewImageFromFiles):
                         f'camera image is {width}x{height} but the info file says '
                         f"{item['width']}x{item['height']} (cam2img would be wrong)",
                         path, _IMAGE_FIX)
+            if self.source_size is not None and item.get('height') and item.get('width'):
+                self._check_source_size(results, cam, int(item['width']), int(item['height']))
         try:
-            return super().transform(results)
+            results = super().transform(results)
         except Exception:
             self._diagnose(results)
             raise
+        if self.source_size is not None:
+            for cam, img in zip(results['images'], results['img']):
+                self._check_source_size(results, cam, img.shape[1], img.shape[0])
+        return results
 
     def _diagnose(self, results: dict) -> None:
         for item in results['images'].values():
