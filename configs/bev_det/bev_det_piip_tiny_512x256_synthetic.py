@@ -9,14 +9,12 @@
 #       --cfg-options data_root=DIR/        (a 640x360 world)
 # Docs: docs/bev_det.md.
 _base_ = ['./bev_det_piip_tiny_teacher_forcing_synthetic.py']
+import holodrive.engine.config_utils as config_utils  # noqa: E402
 
 source_size = (640, 360)              # (W, H) of the world's camera images
 image_size = (256, 512)               # (H, W) network input of every view
 final_size = (512, 256)               # (W, H) for MultiViewImageAug
 resize_test = 0.8                     # 640x360 -> 512x288, bottom crop -> 512x256
-downsample = 16
-depth_bins = (1.0, 53.0, 1.0)
-point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 
 model = dict(
     img_backbone=dict(
@@ -30,26 +28,6 @@ model = dict(
     view_transform=dict(image_size=image_size),
     bbox_head=dict(separate_head=dict(head_conv=16)))
 
-train_pipeline = [
-    dict(type='LoadMultiViewImagesChecked', source_size=source_size),
-    dict(type='LoadPointsChecked', coord_type='LIDAR', load_dim=5, use_dim=5),
-    dict(type='LoadSceneAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-    dict(type='GlobalRotScaleTrans', rot_range=[-0.3925, 0.3925],
-         scale_ratio_range=[0.95, 1.05], translation_std=[0, 0, 0]),
-    dict(type='RandomFlip3D', flip_ratio_bev_horizontal=0.5, flip_ratio_bev_vertical=0.5),
-    dict(type='MultiViewImageAug', final_size=final_size, resize_range=(0.75, 0.85),
-         flip_prob=0.0, rot_range=(-3.0, 3.0)),
-    dict(type='FilterSceneInstances', point_cloud_range=point_cloud_range),
-    dict(type='ProjectLidarDepth', strides=(downsample,), depth_bins=depth_bins),
-    dict(type='PackSceneInputs', keys=['img', 'gt_bboxes_3d', 'gt_labels_3d',
-                                       f'depth_bins_s{downsample}', f'depth_valid_s{downsample}'])
-]
-test_pipeline = [
-    dict(type='LoadMultiViewImagesChecked', source_size=source_size),
-    dict(type='MultiViewImageAug', final_size=final_size,
-         resize_range=(resize_test, resize_test), test_mode=True),
-    dict(type='PackSceneInputs', keys=['img'])
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+(train_pipeline, test_pipeline, train_dataloader, val_dataloader,
+ test_dataloader) = config_utils.camera_aug_data(_base_, final_size, (0.75, 0.85), resize_test,
+                                                 wrapped=False, source_size=source_size)

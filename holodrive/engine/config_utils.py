@@ -8,7 +8,8 @@ Used in Python configs (mmengine exposes the base's variables as ``_base_.NAME``
 """
 
 
-def camera_aug_data(base, final_size, resize_train, resize_test, wrapped=True):
+def camera_aug_data(base, final_size, resize_train, resize_test, wrapped=True,
+                    source_size=None):
     """The data keys of a camera config whose ``MultiViewImageAug`` steps use another output
     size and resize ranges than the base's.
 
@@ -18,14 +19,22 @@ def camera_aug_data(base, final_size, resize_train, resize_test, wrapped=True):
         resize_train: ``(min, max)`` training resize factors.
         resize_test: the test resize factor.
         wrapped: the train dataset is a wrapper (``CBGSDataset``) around the scene dataset.
+        source_size: optional ``(W, H)`` camera resolution the config is made for, set on
+            ``LoadMultiViewImagesChecked`` (a world of another resolution is then one error).
 
     Returns:
         ``(train_pipeline, test_pipeline, train_dataloader, val_dataloader, test_dataloader)``,
         the dataloaders as overrides that only replace the pipelines.
     """
     def resized(pipeline, resize_range):
-        return [dict(t, final_size=tuple(final_size), resize_range=tuple(resize_range))
-                if t['type'] == 'MultiViewImageAug' else t for t in pipeline]
+        out = []
+        for t in pipeline:
+            if t['type'] == 'MultiViewImageAug':
+                t = dict(t, final_size=tuple(final_size), resize_range=tuple(resize_range))
+            elif t['type'] == 'LoadMultiViewImagesChecked' and source_size is not None:
+                t = dict(t, source_size=tuple(source_size))
+            out.append(t)
+        return out
 
     train = resized(base.train_pipeline, resize_train)
     test = resized(base.test_pipeline, (resize_test, resize_test))
