@@ -169,15 +169,22 @@ def qa_world(tiny_world, tmp_path_factory):
     return world
 
 
+def _train_one_epoch(config, world, work_dir, train_questions):
+    """One epoch of ``config`` through tools/train.py on the QA world; the checkpoint's
+    path and state dict."""
+    load_tool('tools/train.py').main([
+        config, '--work-dir', str(work_dir), '--cfg-options', f'data_root={world}/', *SMALL,
+        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
+        f'train_dataloader.dataset.max_questions={train_questions}',
+        'val_dataloader.dataset.max_questions=4'])
+    ckpt = work_dir / 'epoch_1.pth'
+    return ckpt, torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+
+
 def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp_path, capsys):
     world = qa_world
     opts = [f'data_root={world}/'] + SMALL
-    load_tool('tools/train.py').main([
-        ORACLE, '--work-dir', str(tmp_path / 'bev'), '--cfg-options', *opts,
-        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
-        'train_dataloader.dataset.max_questions=12', 'val_dataloader.dataset.max_questions=4'])
-    ckpt = tmp_path / 'bev/epoch_1.pth'
-    state = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    ckpt, state = _train_one_epoch(ORACLE, world, tmp_path / 'bev', 12)
     assert any(k.startswith('llm.adapters.bev.') for k in state)
     load_tool('tools/test.py').main([ORACLE, str(ckpt), '--work-dir', str(tmp_path / 'test'),
                                      '--cfg-options', *opts,
@@ -204,12 +211,7 @@ def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp
 def test_object_token_config_trains_and_scores_one_token_per_object(qa_world, tmp_path):
     config = 'configs/drive_qa/mono_tiny_oracle_objects_synthetic.py'
     opts = [f'data_root={qa_world}/'] + SMALL
-    load_tool('tools/train.py').main([
-        config, '--work-dir', str(tmp_path / 'obj'), '--cfg-options', *opts,
-        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
-        'train_dataloader.dataset.max_questions=8', 'val_dataloader.dataset.max_questions=4'])
-    ckpt = tmp_path / 'obj/epoch_1.pth'
-    state = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    ckpt, state = _train_one_epoch(config, qa_world, tmp_path / 'obj', 8)
     # 25 channels per object, no fold: the adapter's first projection reads 25 features
     assert state['llm.adapters.bev.proj.0.1.weight'].shape[1] == 25
     load_tool('tools/test.py').main([config, str(ckpt), '--work-dir', str(tmp_path / 'test'),
