@@ -88,17 +88,23 @@ def test_bad_batches_give_one_line_naming_key_and_sample(piip_model):
         assert ("'cam2img'" if name == 'cam2img' else "'imgs'") in msg, msg
 
 
-def test_vit_baseline_config_has_about_the_piip_backbone_flops():
+@pytest.mark.parametrize('piip, vit, hw', [
+    (PIIP, VIT, (128, 256)),
+    ('configs/bev_det/bev_det_piip_tiny_512x256_synthetic.py',
+     'configs/bev_det/bev_det_vit_tiny_512x256_synthetic.py', (256, 512))])
+def test_vit_baseline_config_has_about_the_piip_backbone_flops(piip, vit, hw):
+    """Each ViT baseline is within 15 % of its PIIP twin's backbone MACs at their input."""
     from mmengine.config import Config
 
     from piip_det.flops import build_backbone, count_backbone
     gmacs = {}
-    for path in (PIIP, VIT):
+    for path in (piip, vit):
         cfg = Config.fromfile(str(ROOT / path))
-        report = count_backbone(build_backbone(cfg.model.img_backbone), (1, 3, 128, 256),
+        assert tuple(cfg.model.view_transform.image_size) == hw
+        report = count_backbone(build_backbone(cfg.model.img_backbone), (1, 3) + hw,
                                 as_built=False)
         gmacs[path] = sum(report.paper.values())
-    ratio = gmacs[VIT] / gmacs[PIIP]
+    ratio = gmacs[vit] / gmacs[piip]
     assert 0.85 < ratio < 1.15, gmacs
 
 
@@ -140,14 +146,16 @@ def test_train_and_test_tools(tiny_world, tmp_path):
     """A few iterations through tools/train.py on the 4 val keyframes: the loss falls;
     tools/test.py scores the checkpoint with the devkit metric."""
     epochs = 4
-    opts = _opts(tiny_world.root, epochs) + ['train_dataloader.dataset.ann_file=nuscenes_infos_val.pkl']
+    opts = _opts(tiny_world.root, epochs) + [
+        'train_dataloader.dataset.ann_file=nuscenes_infos_val.pkl']
     proc = subprocess.run([sys.executable, 'tools/train.py', PIIP, '--work-dir', str(tmp_path),
                            *opts], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = _losses(tmp_path)
     assert len(losses) == 2 * epochs, losses
     assert sum(losses[-2:]) < 0.9 * sum(losses[:2]), losses
-    test = subprocess.run([sys.executable, 'tools/test.py', PIIP, str(tmp_path / f'epoch_{epochs}.pth'),
+    ckpt = str(tmp_path / f'epoch_{epochs}.pth')
+    test = subprocess.run([sys.executable, 'tools/test.py', PIIP, ckpt,
                            '--work-dir', str(tmp_path / 'test'), *opts],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert test.returncode == 0, test.stderr[-3000:]

@@ -39,8 +39,8 @@ def test_epoch_overrides_end_the_cosine_at_the_new_epoch_count():
 
 def test_car_ap_is_the_mean_over_the_distance_thresholds():
     pre = 'NuScenes metric/pred_instances_3d_NuScenes/'
-    metrics = {pre + f'car_AP_dist_{d}': v for d, v in (('0.5', 0.1), ('1.0', 0.2),
-                                                       ('2.0', 0.3), ('4.0', 0.4))}
+    aps = (('0.5', 0.1), ('1.0', 0.2), ('2.0', 0.3), ('4.0', 0.4))
+    metrics = {pre + f'car_AP_dist_{d}': v for d, v in aps}
     metrics.update({pre + 'mAP': 0.05, pre + 'NDS': 0.2, pre + 'truck_AP_dist_0.5': 0.9})
     head = bench.headline(metrics)
     assert head == pytest.approx(dict(mAP=0.05, NDS=0.2, car_AP=0.25))
@@ -86,3 +86,35 @@ def test_depth_of_an_untrained_detector_is_scored_against_the_lidar(tiny_world):
 def test_a_data_root_without_info_files_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match='nuscenes_infos_train.pkl not found'):
         bench.ensure_world(str(tmp_path), str(tmp_path / 'work'), 2)
+
+
+def test_the_512_preset_runs_the_512x256_pair_without_depth_loss_or_teacher():
+    """--preset 512: the 512x256 configs, a 640x360 world, and the no-depth run's options
+    give a model without depth loss whose teacher hook keeps the lift on the net's depth."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)   # as tools/train.py
+    try:
+        bench.use_preset('512')
+        assert bench.WORLD_SIZE == [640, 360]
+        assert bench.CONFIGS['vit'].endswith('bev_det_vit_tiny_512x256_synthetic.py')
+        assert bench.CONFIGS['piip_no_depth'] == bench.CONFIGS['piip']
+        cfg = load_config(bench.CONFIGS['piip_no_depth'])
+        opts = parser.parse_args(['--cfg-options'] + bench.EXTRA_OPTIONS['piip_no_depth'])
+        cfg.merge_from_dict(opts.cfg_options)
+        assert cfg.model.depth_loss is None
+        hook = cfg.custom_hooks[1]
+        assert hook.type == 'DepthTeacherForcingHook' and hook.start == 0.0 == hook.end
+    finally:
+        bench.use_preset('tiny')
+    assert bench.CONFIGS['piip'].endswith('bev_det_piip_tiny_synthetic.py')
+    assert bench.EXTRA_OPTIONS == {'piip_no_depth': ['model.depth_loss=None']}
+
+
+def test_children_cpu_seconds_count_a_finished_subprocess():
+    before = bench.children_cpu_s()
+    subprocess.run([sys.executable, '-c', 'import time\nt = time.process_time()\n'
+                    'while time.process_time() - t < 0.5: pass'], check=True, timeout=60)
+    assert bench.children_cpu_s() - before >= 0.4

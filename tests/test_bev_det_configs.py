@@ -189,3 +189,22 @@ def test_512x256_config_geometry_head_width_and_world_resolution_check(tiny_worl
     with pytest.raises(ConfigError, match=r'the config expects 640x360 camera images .*'
                                           r'--image-size 640 360'):
         ds[0]
+
+
+def test_vit_512x256_twin_keeps_the_piip_config_but_the_backbone(tiny_world):
+    """bev_det_vit_tiny_512x256_synthetic.py: a ViTBaseline at 512 wide input whose simple
+    FPN gives the neck stride-16 maps of the same 16 x 32 cells; the rest is the PIIP
+    config's (teacher hook, head width, 640x360 world check)."""
+    from holodrive.registry import MODELS
+    piip = _cfg('configs/bev_det/bev_det_piip_tiny_512x256_synthetic.py', tiny_world.root)
+    cfg = _cfg('configs/bev_det/bev_det_vit_tiny_512x256_synthetic.py', tiny_world.root)
+    assert cfg.model.img_backbone.type == 'piip_det.ViTBaseline'
+    assert cfg.custom_hooks == piip.custom_hooks
+    assert cfg.model.bbox_head == piip.model.bbox_head
+    assert cfg.train_pipeline == piip.train_pipeline and cfg.test_pipeline == piip.test_pipeline
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    feats = model.img_backbone(torch.randn(2, 3, 256, 512))
+    idx = model.img_in_indices or range(len(feats))
+    maps = model.img_neck([feats[i] for i in idx])
+    assert maps[model.img_out_index].shape[-2:] == model.view_transform.feature_size == (16, 32)

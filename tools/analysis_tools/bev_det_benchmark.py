@@ -3,18 +3,28 @@ trained and scored in one run (issue 7).
 
     python tools/analysis_tools/bev_det_benchmark.py [--data-root DIR] [--num-scenes 20]
         [--epochs N] [--seed 0] [--work-dir work_dirs/bev_det_benchmark] [--reuse]
-        [--runs piip vit piip_no_depth] [--out FILE.json] [--plot FILE.png] [--pool-only]
+        [--runs piip vit piip_no_depth] [--preset tiny|512] [--out FILE.json]
+        [--plot FILE.png] [--pool-only]
+
+Presets (``--preset``): ``tiny`` (default) the 256 x 128 configs
+``bev_det_{piip,vit}_tiny_synthetic.py`` on a 320 x 180 world; ``512`` the teacher-forced
+512 x 256 configs ``bev_det_{piip,vit}_tiny_512x256_synthetic.py`` on a 640 x 360 world, whose
+run without depth supervision also turns the LiDAR teacher of the lift off
+(``custom_hooks.1.start=0.0``: the lift uses the net's depth from the first iteration).
 
 Stages (one log line each, ``[bev_det_benchmark  T s]``):
 
 1. data: ``--data-root DIR`` must hold ``nuscenes_infos_{train,val}.pkl`` of a world
    (``tools/create_data.py synthetic``); without it a world of ``--num-scenes`` scenes
-   (320 x 180 cameras, 20 keyframes each, 80 % train) is generated, or reused, under
+   (the preset's camera size, 20 keyframes each, 80 % train) is generated, or reused, under
    ``WORK/world``;
 2. train with ``tools/train.py`` (same epochs, seed and data; the cosine schedule ends at
    ``--epochs``, no validation during training), each run in a subprocess: ``piip`` (the tiny
    PIIP config), ``vit`` (the single-branch baseline of about the same backbone FLOPs) and
-   ``piip_no_depth`` (the PIIP config with ``model.depth_loss=None``);
+   ``piip_no_depth`` (the PIIP config with ``model.depth_loss=None``); wall and CPU minutes
+   of each training (its process tree, ``getrusage``) are kept in ``WORK/RUN/train_time.json``
+   so that ``--reuse`` reports them too (runs trained by parallel invocations on one work dir
+   are merged by a last ``--reuse`` call);
 3. score each final checkpoint with ``tools/test.py`` (devkit ``NuScenesMetric``: mAP, NDS,
    car AP = mean over the 4 distance thresholds);
 4. depth of each model against the LiDAR on the val split (``ProjectLidarDepth`` at the view
@@ -46,10 +56,33 @@ from bench_utils import (PeakRSS, build_detector, class_ap, elapsed_s,  # noqa: 
                          interleaved_seconds, log, parse_test_output, run_tool, set_log_name)
 
 set_log_name('bev_det_benchmark')
-_CFG = osp.join(ROOT, 'configs', 'bev_det', 'bev_det_{}_tiny_synthetic.py')
-CONFIGS = {'piip': _CFG.format('piip'), 'vit': _CFG.format('vit'),
-           'piip_no_depth': _CFG.format('piip')}
-EXTRA_OPTIONS = {'piip_no_depth': ['model.depth_loss=None']}
+_CFG = osp.join(ROOT, 'configs', 'bev_det', 'bev_det_{}_tiny{}_synthetic.py')
+PRESETS = {
+    'tiny': dict(configs={'piip': _CFG.format('piip', ''), 'vit': _CFG.format('vit', ''),
+                          'piip_no_depth': _CFG.format('piip', '')},
+                 options={'piip_no_depth': ['model.depth_loss=None']},
+                 world_size=(320, 180)),
+    '512': dict(configs={'piip': _CFG.format('piip', '_512x256'),
+                         'vit': _CFG.format('vit', '_512x256'),
+                         'piip_no_depth': _CFG.format('piip', '_512x256')},
+                options={'piip_no_depth': ['model.depth_loss=None', 'custom_hooks.1.start=0.0']},
+                world_size=(640, 360)),
+}
+CONFIGS = dict(PRESETS['tiny']['configs'])        # the runs of the active preset
+EXTRA_OPTIONS = dict(PRESETS['tiny']['options'])
+WORLD_SIZE = list(PRESETS['tiny']['world_size'])
+
+
+def use_preset(name):
+    """Make ``name`` the active preset (the configs, options and world size of the runs)."""
+    preset = PRESETS[name]
+    CONFIGS.clear()
+    CONFIGS.update(preset['configs'])
+    EXTRA_OPTIONS.clear()
+    EXTRA_OPTIONS.update(preset['options'])
+    WORLD_SIZE[:] = preset['world_size']
+
+
 FULL_POOL = dict(image_size=(640, 1600), downsample=16, depth_bins=(1.0, 60.0, 0.5),
                  channels=80, bev_grid=dict(x_range=(-51.2, 51.2), y_range=(-51.2, 51.2),
                                             resolution=0.8))
@@ -63,6 +96,8 @@ def parse_args(argv=None):
     p.add_argument('--num-scenes', type=int, default=20, help='scenes of a generated world')
     p.add_argument('--work-dir', default='work_dirs/bev_det_benchmark')
     p.add_argument('--runs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument('--preset', default='tiny', choices=list(PRESETS),
+                   help='the configs of the runs: tiny (256 x 128) or 512 (512 x 256)')
     p.add_argument('--epochs', type=int, default=None,
                    help='training epochs of every run (default: the config\'s)')
     p.add_argument('--seed', type=int, default=0)
@@ -96,9 +131,10 @@ def ensure_world(data_root, work_dir, num_scenes, seed=0):
     if all(osp.isfile(f) for f in info_files(root)):
         log(f'data: reusing the synthetic world {root}')
         return root
-    log(f'data: generating a synthetic world in {root} ({num_scenes} scenes, 320 x 180)')
+    w, h = WORLD_SIZE
+    log(f'data: generating a synthetic world in {root} ({num_scenes} scenes, {w} x {h})')
     run_tool('create_data', ['synthetic', '--root-path', root, '--num-scenes', str(num_scenes),
-                             '--seed', str(seed), '--image-size', '320', '180'],
+                             '--seed', str(seed), '--image-size', str(w), str(h)],
              osp.join(work_dir, 'create_data.log'))
     return root
 
@@ -122,8 +158,16 @@ def headline(metrics):
     return dict(mAP=short.get('mAP'), NDS=short.get('NDS'), car_AP=class_ap(metrics))
 
 
+def children_cpu_s():
+    """User + system CPU seconds of the finished child processes (and theirs)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def train_and_test(tag, root, work_dir, epochs, seed, reuse=False):
-    """Train run ``tag`` and score it; ``(checkpoint, metrics, train seconds or None)``."""
+    """Train run ``tag`` and score it; ``(checkpoint, metrics, {'wall_s', 'cpu_s'} of the
+    training, or None when it was neither run nor recorded)``."""
     from holodrive.engine.config_check import load_config
     config = CONFIGS[tag]
     cfg = load_config(config)
@@ -131,18 +175,26 @@ def train_and_test(tag, root, work_dir, epochs, seed, reuse=False):
     work = osp.join(work_dir, tag)
     data = [f'data_root={root}/', f'randomness.seed={seed}'] + EXTRA_OPTIONS.get(tag, [])
     ckpt = osp.join(work, f'epoch_{epochs}.pth')
-    train_s = None
+    timing, timing_file, trained = None, osp.join(work, 'train_time.json'), False
     if not (reuse and osp.isfile(ckpt)):
         log(f'train {tag}: {osp.relpath(config, ROOT)} {" ".join(EXTRA_OPTIONS.get(tag, []))}'
             f' {epochs} epochs, seed {seed}')
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), children_cpu_s()
         run_tool('train', [config, '--work-dir', work, '--cfg-options'] + data +
                  epoch_overrides(cfg, epochs) + [f'visualizer.name=bev_bench_{tag}_train'],
                  osp.join(work, 'train.log'))
-        train_s = time.perf_counter() - t
-        log(f'train {tag}: {train_s / 60:.1f} min wall')
+        timing = dict(wall_s=time.perf_counter() - t, cpu_s=children_cpu_s() - cpu,
+                      epochs=epochs)
+        with open(timing_file, 'w') as f:
+            json.dump(timing, f)
+        trained = True
+        log(f'train {tag}: {timing["wall_s"] / 60:.1f} min wall, '
+            f'{timing["cpu_s"] / 60:.1f} CPU-min')
+    elif osp.isfile(timing_file):
+        with open(timing_file) as f:
+            timing = json.load(f)
     metrics_log = osp.join(work, 'test', 'test.log')
-    if reuse and train_s is None and osp.isfile(metrics_log):
+    if reuse and not trained and osp.isfile(metrics_log):
         with open(metrics_log) as f:
             text = f.read()
     else:
@@ -152,7 +204,7 @@ def train_and_test(tag, root, work_dir, epochs, seed, reuse=False):
     metrics = parse_test_output(text)
     log(f'test {tag}: ' + '  '.join(
         f'{k} {v:.4f}' for k, v in headline(metrics).items() if v is not None))
-    return ckpt, metrics, train_s
+    return ckpt, metrics, timing
 
 
 # ----------------------------------------------------------------------------- depth
@@ -305,17 +357,20 @@ def print_tables(res):
     runs = res.get('runs', {})
     if 'piip' in runs and 'vit' in runs:
         p, v = runs['piip'], runs['vit']
-        print('\nTable 1: tiny PIIP vs tiny ViT baseline (same data, epochs, seed)')
+        print(f'\nTable 1 ({res.get("preset", "tiny")} preset): tiny PIIP vs tiny ViT baseline '
+              '(same data, epochs, seed)')
         print(f'{"":28s} {"PIIP":>10s} {"ViT":>10s} {"PIIP/ViT":>9s}')
         for key, label in (('mAP', 'val mAP'), ('NDS', 'val NDS'), ('car_AP', 'val car AP'),
                            ('macs_paper', 'backbone GMACs (paper)'),
                            ('macs_as_built', 'backbone GMACs (as built)'),
                            ('images_per_s', 'images/s (CPU, full model)'),
-                           ('train_min', 'train wall (min)')):
+                           ('train_min', 'train wall (min)'),
+                           ('train_cpu_min', 'train CPU (min)')):
             a, b = p.get(key), v.get(key)
             print(f'{label:28s} {_fmt(a):>10s} {_fmt(b):>10s} {_fmt(ratio(a, b), 3):>9s}')
     if 'piip' in runs and 'piip_no_depth' in runs:
-        print('\nTable 2: tiny PIIP with and without depth supervision (val split)')
+        print(f'\nTable 2 ({res.get("preset", "tiny")} preset): tiny PIIP with and without '
+              'depth supervision (val split)')
         print(f'{"":16s} {"AbsRel":>8s} {"RMSE m":>8s} {"d<1.25":>8s} {"mAP":>8s} '
               f'{"NDS":>8s} {"car AP":>8s}')
         for tag, label in (('piip', 'with depth loss'), ('piip_no_depth', 'without')):
@@ -363,21 +418,24 @@ def plot(res, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    use_preset(args.preset)
     from holodrive.engine.cli import import_project
     from holodrive.engine.config_check import load_config
     import_project()
     os.makedirs(args.work_dir, exist_ok=True)
     out_json = args.out or osp.join(args.work_dir, 'bev_det_benchmark.json')
-    res = dict(command=' '.join(sys.argv), runs={})
+    res = dict(command=' '.join(sys.argv), preset=args.preset, runs={})
     if not args.pool_only:
         root = ensure_world(args.data_root, args.work_dir, args.num_scenes, args.seed)
         res['data_root'] = root
         models = {}
         for tag in args.runs:
-            ckpt, metrics, train_s = train_and_test(tag, root, args.work_dir, args.epochs,
-                                                    args.seed, args.reuse)
+            ckpt, metrics, timing = train_and_test(tag, root, args.work_dir, args.epochs,
+                                                   args.seed, args.reuse)
             run = dict(headline(metrics), checkpoint=ckpt, metrics=metrics,
-                       train_min=None if train_s is None else train_s / 60)
+                       config=osp.relpath(CONFIGS[tag], ROOT),
+                       train_min=timing and timing['wall_s'] / 60,
+                       train_cpu_min=timing and timing['cpu_s'] / 60)
             model, cfg = build_detector(CONFIGS[tag], root, ckpt)
             run['options'] = EXTRA_OPTIONS.get(tag, [])
             log(f'depth {tag}: expected depth vs LiDAR on the val split')
