@@ -219,3 +219,37 @@ def test_object_token_config_trains_and_scores_one_token_per_object(qa_world, tm
                                      'test_dataloader.dataset.max_questions=4'])
     (saved,) = (tmp_path / 'test').glob('*/metrics.json')
     assert json.loads(saved.read_text())['drive_qa/accuracy/num'] == 4
+
+
+def test_pretrained_head_gains_an_adapter_through_overrides(tokenizer_dir, tmp_path):
+    """A saved head without a 'bev' adapter gets one from model.pretrained_overrides; every
+    weight it had loads unchanged; the system message goes into every prompt."""
+    from holodrive.engine.config_check import ConfigError
+    from holodrive.models.drive_qa.qa_model import DriveQAModel
+    plain = _model(tokenizer_dir, use_images=True, features=None,
+                   llm=dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, vision_hidden_size=16,
+                            vision_base_grid=4, initializer_range=0.2))
+    plain.save_pretrained(str(tmp_path))
+    model = DriveQAModel(pretrained=str(tmp_path), use_images=False,
+                         pretrained_overrides=dict(adapter_in_channels={'bev': 17},
+                                                   adapter_fold=4),
+                         features=dict(bev=dict(key='bev_objects', shape=(16, 16))),
+                         system='Answer with one word.')
+    assert set(model.llm.adapters) == {'bev'} and model.llm.config.adapter_fold == 4
+    before = plain.llm.state_dict()
+    for name, value in model.llm.state_dict().items():
+        if not name.startswith('adapters.'):
+            torch.testing.assert_close(value, before[name], msg=name)
+    prompt = model.processor.prompt('How many cars?')
+    assert prompt.startswith('<|im_start|>system\nAnswer with one word.<|im_end|>')
+    maps = torch.zeros(1, 17, 16, 16)
+    maps[0, 0, 3, 5] = 1.0
+    data = _batch(model, maps)
+    model.loss(data['inputs'], data['data_samples'])['loss'].backward()
+    assert model.llm.adapters['bev'].proj[0][1].weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match='pretrained_overrides.adapter_channels: not a '):
+        DriveQAModel(pretrained=str(tmp_path), pretrained_overrides=dict(adapter_channels=1))
+    with pytest.raises(ConfigError, match='pretrained_overrides needs model.pretrained'):
+        DriveQAModel(tokenizer=tokenizer_dir, llm=dict(hidden_size=32),
+                     pretrained_overrides=dict(adapter_fold=2))

@@ -86,6 +86,26 @@ def test_kv_cache_generation_equals_uncached_generation():
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+def test_answer_loss_equals_the_full_logits_loss_and_its_gradients():
+    """answer_loss (LM head only where a labelled token is predicted) == forward(labels).loss,
+    for the value and for the gradients, with left padding and visual tokens."""
+    model = tiny().train()
+    bev = torch.randn(2, 8, 4, 4)
+    ids = torch.cat([prompt(16, (7, 8, 9)), prompt(16, (7, 8, 12))])
+    ids[0, :2] = 0                                         # left padding of the first row
+    mask = (ids != 0).long()
+    labels = torch.full_like(ids, -100)
+    labels[0, -2:], labels[1, -1:] = ids[0, -2:], ids[1, -1:]
+    full = model(ids, attention_mask=mask, visual_features={'bev': bev}, labels=labels).loss
+    weights = [model.adapters['bev'].proj[0][1].weight, model.model.layers[0].mlp.up_proj.weight]
+    grads = torch.autograd.grad(full, weights)
+    part = model.answer_loss(ids, labels, attention_mask=mask, visual_features={'bev': bev})
+    torch.testing.assert_close(part, full)
+    for a, b in zip(torch.autograd.grad(part, weights), grads):
+        torch.testing.assert_close(a, b)
+        assert a.abs().sum() > 0
+
+
 def test_left_padding_does_not_change_the_next_token_logits():
     model = tiny()
     px = torch.randn(1, 1, 3, 28, 56)

@@ -267,6 +267,21 @@ class MonoDriveForCausalLM(MonoDrivePreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(loss=loss, logits=logits,
                                       past_key_values=out.past_key_values)
 
+    def answer_loss(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask=None,
+                    pixel_values=None, visual_features=None) -> torch.Tensor:
+        """Mean cross-entropy of the labelled tokens (``labels (B, T)`` != -100) given the
+        tokens before them: ``forward(labels=labels).loss``, but the LM head runs only at the
+        ``N`` positions that predict a labelled token (``(N, vocab)`` logits, not ``(B, T,
+        vocab)``). With short answers and a large vocabulary (SmolLM2: 49k) the full head is
+        about half of a training step."""
+        embeds, visual_mask = self.embed(input_ids, pixel_values, visual_features)
+        hidden = self.model(embeds, visual_mask=visual_mask, attention_mask=attention_mask,
+                            use_cache=False).last_hidden_state
+        targets = labels[:, 1:].to(hidden.device)
+        keep = targets != -100
+        logits = self.lm_head(hidden[:, :-1][keep])
+        return nn.functional.cross_entropy(logits.float(), targets[keep])
+
     def prepare_inputs_for_generation(self, input_ids, *args, is_first_iteration=False,
                                       **kwargs):
         """Visual inputs go in at prefill only; later steps read them from the KV cache."""

