@@ -170,3 +170,27 @@ def test_schedule_warning_when_max_epochs_outruns_the_scheduler():
     open_ended = Config(dict(train_cfg=dict(max_epochs=8),
                              param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=True)]))
     assert schedule_warnings(open_ended) == []
+
+
+def test_amp_warning_on_a_cpu_without_native_bf16(tmp_path):
+    """--amp on a CPU: one warning line when /proc/cpuinfo has neither avx512_bf16 nor
+    amx_bf16 (bf16 emulated, several times slower); none with either flag or without --amp."""
+    import torch
+
+    from holodrive.engine.cli import amp_warnings, cpu_has_native_bf16, prepare_config
+    if torch.cuda.is_available():
+        pytest.skip('the CPU bf16 path is only taken without a GPU')
+    plain, native = tmp_path / 'plain', tmp_path / 'native'
+    plain.write_text('processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n\n'
+                     'processor\t: 1\nflags\t\t: fpu sse2 avx2 fma\n')
+    native.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n')
+    assert cpu_has_native_bf16(str(plain)) is False
+    assert cpu_has_native_bf16(str(native)) is True
+    assert cpu_has_native_bf16(str(tmp_path / 'missing')) is None
+    path = 'configs/drive_qa/mono_tiny_instruct_synthetic.py'
+    amp = prepare_config(path, amp=True, check_paths=False)
+    (line,) = amp_warnings(amp, cpuinfo=str(plain))
+    assert 'bf16 is emulated' in line and 'drop --amp' in line
+    assert amp_warnings(amp, cpuinfo=str(native)) == []
+    assert amp_warnings(amp, cpuinfo=str(tmp_path / 'missing')) == []
+    assert amp_warnings(prepare_config(path, check_paths=False), cpuinfo=str(plain)) == []

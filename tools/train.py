@@ -12,9 +12,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from holodrive.engine.cli import (add_runner_args, find_resume_checkpoint,  # noqa: E402
-                                  import_project, parse_runner_args, prepare_config, run_cli,
-                                  schedule_warnings, UserFileNotFoundError)
+from holodrive.engine.cli import (add_runner_args, amp_warnings,  # noqa: E402
+                                  find_resume_checkpoint, import_project, parse_runner_args,
+                                  prepare_config, run_cli, schedule_warnings,
+                                  UserFileNotFoundError)
 
 
 def parse_args(argv=None):
@@ -35,7 +36,7 @@ def main(argv=None):
     from mmengine.runner import FlexibleRunner, Runner
 
     cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.amp)
-    for line in schedule_warnings(cfg):
+    for line in schedule_warnings(cfg) + amp_warnings(cfg):
         print(line, file=sys.stderr)
     from holodrive.utils.io import clean_stale_tmp
     for tmp in clean_stale_tmp(cfg.work_dir):  # left by a save that was killed

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import re
 import sys
+from typing import Optional
 
 from .config_check import ConfigError, check_config, load_config
 
@@ -89,6 +90,28 @@ def prepare_config(config_path, work_dir=None, cfg_options=None, launcher='none'
             optim.pop(key, None)
     check_config(cfg, config_path, check_paths=check_paths)
     return cfg
+
+
+def cpu_has_native_bf16(cpuinfo: str = '/proc/cpuinfo') -> Optional[bool]:
+    """Whether the CPU multiplies bf16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag);
+    None when ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        with open(cpuinfo, encoding='utf-8', errors='replace') as f:
+            flags = set(' '.join(line.split(':', 1)[1] for line in f
+                                 if line.startswith('flags')).split())
+    except OSError:
+        return None
+    return bool(flags & {'avx512_bf16', 'amx_bf16'})
+
+
+def amp_warnings(cfg, cpuinfo: str = '/proc/cpuinfo') -> list:
+    """One line when bf16 autocast on CPU (``--amp``) runs on a CPU without native bf16: torch
+    then emulates it and a step gets several times slower (docs/drive_qa.md, 'bf16')."""
+    optim = cfg.get('optim_wrapper') or {}
+    if optim.get('type') != 'Bf16AutocastOptimWrapper' or cpu_has_native_bf16(cpuinfo) is not False:
+        return []
+    return ['warning: --amp on a CPU without AVX512-BF16 / AMX: bf16 is emulated and training '
+            'will be several times slower than fp32; drop --amp on this machine']
 
 
 def schedule_warnings(cfg) -> list:
