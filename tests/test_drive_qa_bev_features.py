@@ -250,6 +250,8 @@ def test_pretrained_head_gains_an_adapter_through_overrides(tokenizer_dir, tmp_p
     assert model.llm.adapters['bev'].proj[0][1].weight.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match='pretrained_overrides.adapter_channels: not a '):
         DriveQAModel(pretrained=str(tmp_path), pretrained_overrides=dict(adapter_channels=1))
+    with pytest.raises(ConfigError, match='pretrained_overrides.to_dict: not a '):
+        DriveQAModel(pretrained=str(tmp_path), pretrained_overrides=dict(to_dict=1))
     with pytest.raises(ConfigError, match='pretrained_overrides needs model.pretrained'):
         DriveQAModel(tokenizer=tokenizer_dir, llm=dict(hidden_size=32),
                      pretrained_overrides=dict(adapter_fold=2))

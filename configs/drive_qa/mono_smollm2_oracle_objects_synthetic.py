@@ -4,8 +4,8 @@
 # (initialised from SmolLM2's MLPs) learn. The upper bound of what a BEV detector's boxes could
 # give the pretrained head, and the check that it learns to read visual tokens at all.
 #   bash tools/install.sh --with-smollm2      (writes data/pretrained/smollm2-drive-head)
-#   python tools/train.py configs/drive_qa/mono_smollm2_oracle_objects_synthetic.py --amp \
-#       --cfg-options data_root=DIR/
+#   python tools/train.py configs/drive_qa/mono_smollm2_oracle_objects_synthetic.py \
+#       --cfg-options data_root=DIR/        (add --amp only on a CPU with native bf16)
 # Docs: docs/drive_qa.md.
 _base_ = ['./mono_smollm2_visual_synthetic.py']
 import holodrive.engine.config_utils as config_utils  # noqa: E402

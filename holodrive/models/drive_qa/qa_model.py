@@ -169,8 +169,9 @@ class DriveQAModel(BaseModel):
         """``MonoDriveForCausalLM.from_pretrained(path)`` with ``overrides`` set on its config;
         an unknown field is one ConfigError line."""
         config = MonoDriveConfig.from_pretrained(path)
+        fields = config.to_dict()
         for key, value in overrides.items():
-            if not hasattr(config, key):
+            if key not in fields:
                 raise ConfigError(f'model.pretrained_overrides.{key}: not a MonoDriveConfig '
                                   f'field of {path}')
             setattr(config, key, value)
