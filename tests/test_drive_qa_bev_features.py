@@ -3,6 +3,9 @@
 BEV config through tools/train.py, tools/test.py and tools/qa.py."""
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +184,7 @@ def _train_one_epoch(config, world, work_dir, train_questions):
     return ckpt, torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
 
 
-def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp_path, capsys):
+def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp_path):
     world = qa_world
     opts = [f'data_root={world}/'] + SMALL
     ckpt, state = _train_one_epoch(ORACLE, world, tmp_path / 'bev', 12)
@@ -200,12 +203,14 @@ def test_oracle_config_trains_scores_and_answers_through_the_tools(qa_world, tmp
     assert table['overall']['exact_match'] == pytest.approx(metrics['drive_qa/accuracy'])
     assert 0.0 <= table['overall']['same_answer'] <= 1.0
     assert sum(row['num'] for key, row in table.items() if key.startswith('hop')) == 6
-    capsys.readouterr()
-    load_tool('tools/qa.py').main([ORACLE, str(ckpt), '--data-root', str(world),
-                                   '--sample-idx', '0', '--question',
-                                   'How many cars are there?', '--cfg-options', *SMALL])
-    out = capsys.readouterr().out
-    assert 'Q: How many cars are there?' in out and '\nA: ' in out
+    # tools/qa.py in a fresh process, as a user runs it (it must register the datasets itself)
+    proc = subprocess.run(
+        [sys.executable, 'tools/qa.py', ORACLE, str(ckpt), '--data-root', str(world),
+         '--sample-idx', '0', '--question', 'How many cars are there?', '--cfg-options', *SMALL],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore'))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'Q: How many cars are there?' in proc.stdout and '\nA: ' in proc.stdout
 
 
 def test_object_token_config_trains_and_scores_one_token_per_object(qa_world, tmp_path):

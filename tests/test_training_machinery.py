@@ -85,6 +85,25 @@ def test_resume_continues_to_the_same_weights(toy_run, tmp_path):
         assert torch.equal(full[k], resumed[k]), k
 
 
+def test_resume_in_an_empty_work_dir_keeps_load_from(toy_run, tmp_path):
+    """``--resume`` with no checkpoint yet starts from the config's load_from weights (a staged
+    run restarted with the same command), and once the work dir has one it resumes that."""
+    work = tmp_path / 'staged'
+    args = ['tools/train.py', TOY, '--work-dir', str(work), '--resume', '--cfg-options',
+            'train_cfg.max_epochs=1', 'optim_wrapper.optimizer.lr=0.0',
+            f'load_from={toy_run / "epoch_3.pth"}']
+    proc = _run(args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'starting from the weights of load_from' in proc.stderr
+    # lr 0: the one epoch keeps the loaded weights, so epoch_1 equals the source's epoch_3
+    src, out = _weights(toy_run / 'epoch_3.pth'), _weights(work / 'epoch_1.pth')
+    for k in src:
+        assert torch.equal(src[k], out[k]), k
+    again = _run(args)     # epoch_1.pth exists now: resumed, nothing left to train
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert 'resumed epoch: 1' in again.stdout + again.stderr
+
+
 def test_one_ddp_step_equals_one_single_process_step(tmp_path):
     """2 ranks x batch 1 (gloo) == 1 rank x batch 2 after one SGD step."""
     opts = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.num=2']

@@ -57,8 +57,9 @@ def load_model(args):
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from holodrive.engine.cli import prepare_config
+    from holodrive.engine.cli import import_project, prepare_config
     from holodrive.registry import MODELS
+    import_project()   # a fresh process: register the datasets / transforms the config names
     if not osp.isfile(args.config):
         raise UserFileNotFoundError(f'{args.config}: config not found')
     if not osp.exists(args.checkpoint):

@@ -4,7 +4,9 @@
                           [--cfg-options key=value ...] [--launcher {none,pytorch}]
 
 Multi-process: ``bash tools/dist_train.sh CONFIG NPROC`` (torchrun; gloo on CPU, nccl on GPU).
-``--resume`` without a path continues from the newest complete checkpoint in the work dir.
+``--resume`` without a path continues from the newest complete checkpoint in the work dir; with
+none there, training starts as without ``--resume`` (from the config's ``load_from`` weights, if
+any), so a staged run such as ``--resume --cfg-options load_from=STAGE1.pth`` can be restarted.
 """
 import argparse
 import os
@@ -43,9 +45,13 @@ def main(argv=None):
         print(f'removed stale {tmp}', file=sys.stderr)
     if args.resume == 'auto':
         ckpt = find_resume_checkpoint(cfg.work_dir)
-        cfg.resume, cfg.load_from = ckpt is not None, ckpt
-        if ckpt is None:
-            print(f'no checkpoint in {cfg.work_dir}; starting from scratch', file=sys.stderr)
+        if ckpt is not None:
+            cfg.resume, cfg.load_from = True, ckpt
+        else:   # a first run: the config's load_from (weights only), if any, still applies
+            cfg.resume = False
+            start = f"the weights of load_from {cfg.load_from}" if cfg.get('load_from') \
+                else 'scratch'
+            print(f'no checkpoint in {cfg.work_dir}; starting from {start}', file=sys.stderr)
     elif args.resume:
         if not os.path.isfile(args.resume):
             raise UserFileNotFoundError(f'--resume {args.resume}: checkpoint not found')
