@@ -109,7 +109,7 @@ if [ "$BEV_DET_EPOCHS" -gt 0 ]; then
   make_world "$CAM_DATA" 640 360 "$WORK/bev_det"
   BEV=configs/bev_det/bev_det_piip_tiny_512x256_synthetic.py
   $PY tools/train.py "$BEV" --work-dir "$WORK/bev_det" --resume \
-    --cfg-options $(epoch_opts "$BEV_DET_EPOCHS") data_root="$CAM_DATA/"
+    --cfg-options $(epoch_opts "$BEV_DET_EPOCHS" $((BEV_DET_EPOCHS + 1))) data_root="$CAM_DATA/"
   $PY tools/test.py "$BEV" "$WORK/bev_det/epoch_$BEV_DET_EPOCHS.pth" --work-dir "$WORK/bev_det/test" \
     --cfg-options data_root="$CAM_DATA/"
   $PY tools/visualize.py --data-root "$CAM_DATA" --info "$CAM_DATA/nuscenes_infos_val.pkl" \
@@ -129,8 +129,12 @@ if [ "$CAM_GEN" -gt 0 ]; then
   $PY tools/train.py $CAM/camera_vae_tiny_synthetic.py --work-dir "$WORK/camera_gen/vae" --resume \
     --cfg-options $(epoch_opts "$CAM_VAE_EPOCHS") "${SOPTS[@]}"
   VAE="$WORK/camera_gen/vae/epoch_$CAM_VAE_EPOCHS.pth"
-  $PY tools/create_data.py latents --config $CAM/camera_gen_tiny_synthetic.py --vae-checkpoint "$VAE" \
-    --out-dir "$WORK/camera_gen/latents" --cfg-options "${SOPTS[@]}"
+  # the latent cache is rebuilt only when the VAE checkpoint is newer than it
+  if [ ! "$WORK/camera_gen/latents.done" -nt "$VAE" ]; then
+    $PY tools/create_data.py latents --config $CAM/camera_gen_tiny_synthetic.py --vae-checkpoint "$VAE" \
+      --out-dir "$WORK/camera_gen/latents" --cfg-options "${SOPTS[@]}"
+    touch "$WORK/camera_gen/latents.done"
+  fi
   $PY tools/train.py $CAM/camera_gen_tiny_synthetic.py --work-dir "$WORK/camera_gen/denoiser" --resume \
     --cfg-options $(epoch_opts "$CAM_GEN_EPOCHS" $((CAM_GEN_EPOCHS + 1))) model.vae_checkpoint="$VAE" \
     model.latent_cache="$WORK/camera_gen/latents" "${SOPTS[@]}"
